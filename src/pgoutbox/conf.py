@@ -1,0 +1,188 @@
+"""``settings.PGOUTBOX`` read and validated once into a frozen object.
+
+Never read at import time: :func:`get_settings` builds the object on first use and Django's
+``setting_changed`` signal drops it, so ``override_settings`` works. A wrong key or value raises
+``ImproperlyConfigured`` naming the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTINGS_NAME = "PGOUTBOX"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every pgoutbox setting, with its default. Keys of ``PGOUTBOX`` are the upper-cased names."""
+
+    database: str = "default"
+    batch_size: int = 500
+    poll_interval: float = 1.0
+    max_attempts: int = 25
+    retry_backoff_base: float = 1.0
+    retry_backoff_max: float = 300.0
+    reconnect_backoff_max: float = 30.0
+    heartbeat_interval: float = 10.0
+    notify_queue_warn: float = 0.1
+    max_body_bytes: int = 4 * 1024 * 1024
+    transport: str = "pgoutbox.transports.stomp.StompTransport"
+    stomp_hosts: tuple[tuple[str, int], ...] = (("127.0.0.1", 61613),)
+    stomp_username: str = "guest"
+    stomp_passcode: str = field(default="guest", repr=False)
+    stomp_vhost: str = "/"
+    stomp_heartbeats: tuple[int, int] = (10000, 10000)
+    stomp_use_ssl: bool = False
+    stomp_ssl_key_file: str | None = None
+    stomp_ssl_cert_file: str | None = None
+    stomp_ssl_ca_certs: str | None = None
+    stomp_ssl_password: str | None = field(default=None, repr=False)
+    stomp_connect_timeout: float = 5.0
+    stomp_receipt_timeout: float = 10.0
+    stomp_persistent: bool = True
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _bad(key, value, "a positive int")
+    return value
+
+
+def _positive_number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise _bad(key, value, "a positive number of seconds")
+    return float(value)
+
+
+def _fraction(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise _bad(key, value, "a number in (0, 1]")
+    return float(value)
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _bad(key, value, "a non-empty str")
+    return value
+
+
+def _optional_text(key: str, value: Any) -> str | None:
+    return None if value is None else _text(key, value)
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(key, value, "True or False")
+    return value
+
+
+def _hosts(key: str, value: Any) -> tuple[tuple[str, int], ...]:
+    expected = 'a non-empty list of (host, port) pairs, e.g. [("127.0.0.1", 61613)]'
+    if not isinstance(value, list | tuple) or not value:
+        raise _bad(key, value, expected)
+    hosts = []
+    for item in value:
+        if (
+            not isinstance(item, list | tuple)
+            or len(item) != 2
+            or not isinstance(item[0], str)
+            or isinstance(item[1], bool)
+            or not isinstance(item[1], int)
+        ):
+            raise _bad(key, value, expected)
+        hosts.append((item[0], item[1]))
+    return tuple(hosts)
+
+
+def _heartbeats(key: str, value: Any) -> tuple[int, int]:
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    ):
+        raise _bad(key, value, "a pair of non-negative ints in milliseconds, e.g. (10000, 10000)")
+    return (value[0], value[1])
+
+
+def _bad(key: str, value: Any, expected: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"{SETTINGS_NAME}[{key!r}] must be {expected}, got {type(value).__name__} {value!r}"
+    )
+
+
+_VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
+    "database": _text,
+    "batch_size": _positive_int,
+    "poll_interval": _positive_number,
+    "max_attempts": _positive_int,
+    "retry_backoff_base": _positive_number,
+    "retry_backoff_max": _positive_number,
+    "reconnect_backoff_max": _positive_number,
+    "heartbeat_interval": _positive_number,
+    "notify_queue_warn": _fraction,
+    "max_body_bytes": _positive_int,
+    "transport": _text,
+    "stomp_hosts": _hosts,
+    "stomp_username": _text,
+    "stomp_passcode": _text,
+    "stomp_vhost": _text,
+    "stomp_heartbeats": _heartbeats,
+    "stomp_use_ssl": _flag,
+    "stomp_ssl_key_file": _optional_text,
+    "stomp_ssl_cert_file": _optional_text,
+    "stomp_ssl_ca_certs": _optional_text,
+    "stomp_ssl_password": _optional_text,
+    "stomp_connect_timeout": _positive_number,
+    "stomp_receipt_timeout": _positive_number,
+    "stomp_persistent": _flag,
+}
+assert set(_VALIDATORS) == {f.name for f in fields(Settings)}  # every field is validated
+
+
+def parse_settings(raw: Mapping[str, Any]) -> Settings:
+    """Validate a ``PGOUTBOX`` dict into :class:`Settings`.
+
+    Raises ``ImproperlyConfigured`` naming the first unknown key (with the closest known one)
+    or the first value of the wrong type or range.
+    """
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME} must be a dict, got {type(raw).__name__}"
+        )
+    known = [name.upper() for name in _VALIDATORS]
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ImproperlyConfigured(f"{SETTINGS_NAME}[{key!r}] is not a setting{hint}")
+        name = key.lower()
+        values[name] = _VALIDATORS[name](key, value)
+    parsed = Settings(**values)
+    if parsed.retry_backoff_base > parsed.retry_backoff_max:
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME}['RETRY_BACKOFF_BASE'] ({parsed.retry_backoff_base}) must not exceed "
+            f"{SETTINGS_NAME}['RETRY_BACKOFF_MAX'] ({parsed.retry_backoff_max})"
+        )
+    return parsed
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Return the validated settings, built from ``settings.PGOUTBOX`` on first use."""
+    return parse_settings(getattr(django_settings, SETTINGS_NAME, {}))
+
+
+@receiver(setting_changed)
+def _drop_cached_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTINGS_NAME:
+        get_settings.cache_clear()

@@ -1,0 +1,27 @@
+"""One exception hierarchy for pgoutbox; every error keeps its cause."""
+
+from __future__ import annotations
+
+
+class PgOutboxError(Exception):
+    """Base class of every error pgoutbox raises."""
+
+
+class SerializationError(PgOutboxError, TypeError):
+    """A body or header cannot be encoded; raised in the producer, before any row is written."""
+
+
+class InvalidEventError(PgOutboxError, ValueError):
+    """An event's destination, stream, headers or size is not acceptable."""
+
+
+class DatabaseError(PgOutboxError):
+    """The database could not be reached or answered with an error."""
+
+
+class TransportError(PgOutboxError):
+    """Base of broker-side errors."""
+
+
+class TransportUnavailable(TransportError):
+    """The broker cannot be reached: nothing was published; retry after a pause."""

@@ -1,0 +1,36 @@
+"""``manage.py events_relay``: the polling relay, once (cron) or in a loop."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from pgoutbox.runner import build_relay
+from pgoutbox.shutdown import stop_on_signals
+
+
+class Command(BaseCommand):
+    help = "Publish pending outbox events of all streams (or one) by polling, without LISTEN."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--run-in-loop", action="store_true", help="keep polling")
+        parser.add_argument("--loop-interval", type=float, help="seconds between polls")
+        parser.add_argument("--stream", action="append", default=[], help="only this stream")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        relay = build_relay(
+            streams=options["stream"], poll_interval=options["loop_interval"], listen=False
+        )
+        if options["run_in_loop"]:
+            stop = threading.Event()
+            stop_on_signals(stop)
+            relay.run(stop)
+            return
+        try:
+            relay.open()
+            delivered = relay.drain()
+        finally:
+            relay.close()
+        self.stdout.write(f"relayed {delivered} events")

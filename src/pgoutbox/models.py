@@ -1,0 +1,61 @@
+"""ORM views of pgoutbox's tables; the schema itself comes from migrations_sql/."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Now
+
+
+class OutboxEvent(models.Model):
+    """A row of ``pgoutbox_event``: one event waiting to be published (or dead, or kept sent)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DEAD = "dead"
+        SENT = "sent"
+
+    id = models.BigAutoField(primary_key=True)
+    stream = models.TextField(default="", blank=True)
+    kind = models.TextField(default="message")
+    destination = models.TextField(null=True, blank=True)
+    body = models.BinaryField(default=b"")
+    headers = models.JSONField(default=dict)
+    function = models.TextField(null=True, blank=True)
+    args = models.JSONField(null=True, blank=True)
+    message_id = models.UUIDField(
+        unique=True,
+        editable=False,
+        db_default=models.Func(function="gen_random_uuid", output_field=models.UUIDField()),
+    )
+    created_at = models.DateTimeField(editable=False, db_default=Now())
+    available_at = models.DateTimeField(db_default=Now())
+    attempts = models.IntegerField(default=0)
+    last_error = models.TextField(null=True, blank=True)
+    status = models.TextField(choices=Status.choices, default=Status.PENDING)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "pgoutbox_event"
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} to {self.destination or self.function} ({self.status})"
+
+
+class ReceivedMessage(models.Model):
+    """A row of ``pgoutbox_received``: a message id the consumer has already handled."""
+
+    id = models.BigAutoField(primary_key=True)
+    message_id = models.TextField(unique=True)
+    destination = models.TextField(default="")
+    body = models.BinaryField(default=b"")
+    headers = models.JSONField(default=dict)
+    status = models.TextField(default="succeeded")
+    received_at = models.DateTimeField(editable=False, db_default=Now())
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "pgoutbox_received"
+
+    def __str__(self) -> str:
+        return self.message_id

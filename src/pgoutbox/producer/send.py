@@ -1,0 +1,57 @@
+"""``send()``: write a message event in the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import connections
+
+from pgoutbox.conf import get_settings
+from pgoutbox.errors import InvalidEventError
+from pgoutbox.producer.encoding import encode_body, normalize_headers
+from pgoutbox.sql import query
+from pgoutbox.validation import body_size_error, destination_error, headers_error, stream_error
+
+
+
+def send(
+    destination: str,
+    body: Any,
+    *,
+    headers: Mapping[str, str] | None = None,
+    stream: str = "",
+    using: str = "default",
+) -> uuid.UUID:
+    """Record a message for ``destination``; it is published if and only if the transaction commits.
+
+    ``body`` may be str (sent as UTF-8), bytes, or anything ``DjangoJSONEncoder`` encodes.
+    Returns the event's ``message_id``, the header (``pgoutbox-message-id``) consumers
+    deduplicate on. Raises ``TypeError`` (``SerializationError``) for a body that cannot be
+    encoded and ``ValueError`` (``InvalidEventError``) for a bad destination, header, stream or
+    size, in both cases before anything is written. Outside ``transaction.atomic()`` the row
+    commits at once (Django's autocommit).
+    """
+    encoded, content_type = encode_body(body)
+    all_headers = {"content-type": content_type, **normalize_headers(headers)}
+    error = (
+        destination_error(destination)
+        or headers_error(all_headers)
+        or stream_error(stream)
+        or body_size_error(encoded, get_settings().max_body_bytes)
+    )
+    if error is not None:
+        raise InvalidEventError(error)
+    params = {
+        "stream": stream,
+        "destination": destination,
+        "body": encoded,
+        "headers": json.dumps(all_headers),
+    }
+    with connections[using].cursor() as cursor:
+        cursor.execute(query("insert_message"), params)
+        row = cursor.fetchone()
+    message_id: uuid.UUID = row[0]
+    return message_id

@@ -1,0 +1,22 @@
+"""Notification channel names; the same rule as the SQL function ``pgoutbox_channel_v1``."""
+
+from __future__ import annotations
+
+import hashlib
+
+CATCH_ALL_CHANNEL = "pgoutbox"
+_STREAM_PREFIX = "pgoutbox_s:"
+_HASHED_PREFIX = "pgoutbox_h:"
+_MAX_IDENTIFIER_BYTES = 63
+
+
+def stream_channel(stream: str) -> str:
+    """Channel notified for ``stream``.
+
+    ``pgoutbox_s:<stream>`` when that fits PostgreSQL's 63-byte identifier limit, otherwise
+    ``pgoutbox_h:<md5 hex of stream>``. The prefixes differ, so the two forms never collide.
+    """
+    channel = _STREAM_PREFIX + stream
+    if len(channel.encode("utf-8")) <= _MAX_IDENTIFIER_BYTES:
+        return channel
+    return _HASHED_PREFIX + hashlib.md5(stream.encode("utf-8"), usedforsecurity=False).hexdigest()

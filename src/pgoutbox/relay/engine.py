@@ -1,0 +1,232 @@
+"""The relay loop: wait for a notification or the poll interval, drain, repeat.
+
+Draining claims a batch (``FOR UPDATE SKIP LOCKED``), publishes it with broker confirmations,
+deletes what was confirmed, records what was not, commits, and goes on while batches come back
+full. Every (re)connect LISTENs first and drains second, so no commit falls between the two.
+``events_relay`` runs the same engine without LISTEN.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from pgoutbox.conf import Settings
+from pgoutbox.errors import DatabaseError, TransportUnavailable
+from pgoutbox.relay.backoff import compute_backoff
+from pgoutbox.relay.dispatch import to_message
+from pgoutbox.relay.listener import NotificationListener, channels_for
+from pgoutbox.relay.store import EventStore, Failure
+from pgoutbox.transports.base import Message, PublishOutcome, Transport
+
+logger = logging.getLogger(__name__)
+
+ConnectFn = Callable[[bool], psycopg.Connection[Any]]  # autocommit -> new connection
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    claimed: int
+    delivered: int
+    failed: int
+    transport_failed: bool
+
+
+class Relay:
+    """Moves committed events from ``pgoutbox_event`` to a transport.
+
+    ``listen=True`` (``outbox_listen``) wakes on notifications and polls every
+    ``poll_interval`` as a fallback; ``listen=False`` (``events_relay``) only polls.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        transport: Transport,
+        connect: ConnectFn,
+        streams: Sequence[str] = (),
+        batch_size: int | None = None,
+        poll_interval: float | None = None,
+        listen: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.connect = connect
+        self.streams = list(streams)
+        self.batch_size = batch_size or settings.batch_size
+        self.poll_interval = poll_interval or settings.poll_interval
+        self.listen = listen
+        self.store: EventStore | None = None
+        self.listener: NotificationListener | None = None
+        self._transport_failures = 0
+        self._transport_retry_at = 0.0
+        self._next_heartbeat = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Relay until ``stop`` is set; database and broker outages are waited out, never fatal.
+
+        The batch in flight when ``stop`` is set is finished before returning.
+        """
+        reconnects = 0
+        try:
+            while not stop.is_set():
+                try:
+                    self.open()
+                    reconnects = 0
+                    self.drain(stop)
+                    while not stop.is_set():
+                        self.tick(stop)
+                except Exception as exc:
+                    reconnects += 1
+                    delay = compute_backoff(
+                        reconnects, base=0.5, cap=self.settings.reconnect_backoff_max
+                    )
+                    if isinstance(exc, DatabaseError):
+                        logger.warning("database unavailable, reconnecting in %.1fs: %s", delay, exc)
+                    else:
+                        logger.exception("relay error, restarting in %.1fs", delay)
+                    self.close_database()
+                    stop.wait(delay)
+        finally:
+            self.close()
+
+    def open(self) -> None:
+        """Connect to the database: LISTEN (when listening) before anything is claimed."""
+        self.close_database()
+        if self.listen:
+            self.listener = NotificationListener(self.connect(True), channels_for(self.streams))
+            self.listener.listen()
+            self._next_heartbeat = time.monotonic() + self.settings.heartbeat_interval
+        self.store = EventStore(self.connect(False))
+        logger.info(
+            "relay connected",
+            extra={"streams": self.streams or "all", "listen": self.listen, "batch": self.batch_size},
+        )
+
+    def close_database(self) -> None:
+        for conn in (self.listener and self.listener.conn, self.store and self.store.conn):
+            if conn is not None:
+                conn.close()
+        self.listener = self.store = None
+
+    def close(self) -> None:
+        self.close_database()
+        self.transport.close()
+
+    # -- one step --------------------------------------------------------------------------
+
+    def tick(self, stop: threading.Event) -> int:
+        """Wait for a notification (or the poll interval), then drain; return events delivered."""
+        timeout = self.poll_interval
+        until_retry = self._transport_retry_at - time.monotonic()
+        if 0 < until_retry < timeout:
+            timeout = until_retry
+        if self.listener is not None:
+            self.listener.wait(timeout, stop)
+            self._heartbeat_if_due()
+        else:
+            stop.wait(timeout)
+        return 0 if stop.is_set() else self.drain(stop)
+
+    def drain(self, stop: threading.Event | None = None) -> int:
+        """Relay batches until one comes back short; return how many events were delivered."""
+        delivered = 0
+        while stop is None or not stop.is_set():
+            if time.monotonic() < self._transport_retry_at:
+                break
+            report = self.relay_batch()
+            delivered += report.delivered
+            if report.claimed < self.batch_size or report.transport_failed:
+                break
+        return delivered
+
+    def relay_batch(self) -> BatchReport:
+        """Claim, publish, delete or reschedule, commit: one batch."""
+        if self.store is None:
+            raise DatabaseError("relay is not connected; call open() first")
+        store = self.store
+        rows = store.claim_batch(self.streams, self.batch_size)
+        if not rows:
+            store.abandon_batch()
+            return BatchReport(0, 0, 0, transport_failed=False)
+        messages: list[Message] = []
+        failures: list[Failure] = []
+        for row in rows:
+            message = to_message(row, max_body_bytes=self.settings.max_body_bytes)
+            if isinstance(message, str):
+                logger.error("dead-lettering invalid event %s: %s", row.id, message)
+                failures.append(Failure(row.id, message, delay=0.0, final=True))
+            else:
+                messages.append(message)
+        outcome = self._publish(messages)
+        attempts = {row.id: row.attempts for row in rows}
+        for event_id, reason in outcome.rejected.items():
+            delay = compute_backoff(
+                attempts[event_id] + 1,
+                base=self.settings.retry_backoff_base,
+                cap=self.settings.retry_backoff_max,
+            )
+            failures.append(Failure(event_id, f"broker rejected: {reason}", delay))
+        if outcome.unconfirmed:
+            delay = self._note_transport_failure(outcome.failure or "not confirmed")
+            failures.extend(
+                Failure(event_id, outcome.failure or "not confirmed", delay, counts=False)
+                for event_id in outcome.unconfirmed
+            )
+        elif messages:
+            self._transport_failures = 0
+            self._transport_retry_at = 0.0
+        store.finish_batch(outcome.confirmed, failures, max_attempts=self.settings.max_attempts)
+        if failures:
+            logger.warning(
+                "batch of %d: %d delivered, %d failed", len(rows), len(outcome.confirmed), len(failures)
+            )
+        return BatchReport(
+            claimed=len(rows),
+            delivered=len(outcome.confirmed),
+            failed=len(failures),
+            transport_failed=bool(outcome.unconfirmed),
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _publish(self, messages: Sequence[Message]) -> PublishOutcome:
+        if not messages:
+            return PublishOutcome(frozenset(), {}, frozenset())
+        try:
+            return self.transport.publish_batch(messages)
+        except TransportUnavailable as exc:
+            every = frozenset(m.event_id for m in messages)
+            return PublishOutcome(frozenset(), {}, every, failure=str(exc))
+
+    def _note_transport_failure(self, reason: str) -> float:
+        """Back off from the broker; return the delay also given to the unconfirmed rows."""
+        self._transport_failures += 1
+        delay = compute_backoff(
+            self._transport_failures, base=0.5, cap=self.settings.reconnect_backoff_max
+        )
+        self._transport_retry_at = time.monotonic() + delay
+        logger.warning("broker unavailable, retrying in %.1fs: %s", delay, reason)
+        return delay
+
+    def _heartbeat_if_due(self) -> None:
+        if self.listener is None or time.monotonic() < self._next_heartbeat:
+            return
+        usage = self.listener.heartbeat()
+        self._next_heartbeat = time.monotonic() + self.settings.heartbeat_interval
+        if usage >= self.settings.notify_queue_warn:
+            logger.warning(
+                "NOTIFY queue is %.1f%% full: a session that LISTENs is not reading; "
+                "when it fills, every transaction that inserts an event fails",
+                usage * 100,
+                extra={"notify_queue_usage": usage},
+            )

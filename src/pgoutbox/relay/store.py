@@ -1,0 +1,90 @@
+"""The relay's reads and writes of ``pgoutbox_event``, one transaction per batch.
+
+A batch is claimed with ``FOR UPDATE SKIP LOCKED`` and stays locked while it is published;
+:meth:`EventStore.finish_batch` deletes what the broker confirmed, records failures and
+commits. If the process dies in between, the locks go with its connection and the rows are
+claimed again: at-least-once, never lost.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+
+from pgoutbox.db import translate_errors
+from pgoutbox.sql import query
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """A claimed row of ``pgoutbox_event``, as stored (not yet validated)."""
+
+    id: int
+    stream: str
+    kind: str
+    destination: str | None
+    body: bytes
+    headers: Any
+    message_id: uuid.UUID
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one event was not delivered and when to try it again.
+
+    ``counts``: the failure is the event's own (broker refusal), so it counts toward
+    ``MAX_ATTEMPTS``; a lost connection does not. ``final``: dead at once (the row is invalid).
+    """
+
+    event_id: int
+    error: str
+    delay: float
+    counts: bool = True
+    final: bool = False
+
+
+class EventStore:
+    """Claims, deletes and reschedules events on one non-autocommit connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def claim_batch(self, streams: Sequence[str], limit: int) -> list[EventRow]:
+        """Lock and return up to ``limit`` due pending events, oldest first."""
+        with translate_errors(), self.conn.cursor(row_factory=class_row(EventRow)) as cur:
+            cur.execute(query("claim_batch"), {"streams": list(streams), "limit": limit})
+            return cur.fetchall()
+
+    def finish_batch(
+        self, delivered: Iterable[int], failures: Sequence[Failure], *, max_attempts: int
+    ) -> None:
+        """Delete delivered events, record failures, and commit the batch's transaction."""
+        delivered_ids = list(delivered)
+        with translate_errors():
+            with self.conn.cursor() as cur:
+                if delivered_ids:
+                    cur.execute(query("delete_events"), {"ids": delivered_ids})
+                if failures:
+                    cur.execute(
+                        query("record_failures"),
+                        {
+                            "ids": [f.event_id for f in failures],
+                            "errors": [f.error for f in failures],
+                            "delays": [f.delay for f in failures],
+                            "counts": [f.counts for f in failures],
+                            "finals": [f.final for f in failures],
+                            "max_attempts": max_attempts,
+                        },
+                    )
+            self.conn.commit()
+
+    def abandon_batch(self) -> None:
+        """Roll back: every claimed row is pending again, untouched."""
+        with translate_errors():
+            self.conn.rollback()

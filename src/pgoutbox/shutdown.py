@@ -1,0 +1,25 @@
+"""SIGTERM and SIGINT set a stop event: the relay finishes its batch and returns."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+logger = logging.getLogger(__name__)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Make SIGTERM and SIGINT set ``stop`` (main thread only); a second signal is logged."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            logger.warning("%s received again; still finishing the current batch", name)
+        else:
+            logger.info("%s received; finishing the current batch, then exiting", name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

@@ -1,0 +1,42 @@
+"""Django settings for pgoutbox's own tests; services come from environment variables."""
+
+from __future__ import annotations
+
+import os
+
+SECRET_KEY = "pgoutbox-tests"
+USE_TZ = True
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "pgoutbox",
+    "tests.app",
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+        "PORT": os.environ.get("PGPORT", "5432"),
+        "USER": os.environ.get("PGUSER", "postgres"),
+        "PASSWORD": os.environ.get("PGPASSWORD", ""),
+        # A subprocess listener (acceptance tests) is pointed at the test database this way.
+        "NAME": os.environ.get("PGOUTBOX_TEST_DB_NAME", os.environ.get("PGDATABASE", "postgres")),
+        "TEST": {"NAME": os.environ.get("PGOUTBOX_TEST_DB_NAME", "test_pgoutbox")},
+    }
+}
+STOMP_HOST = os.environ.get("STOMP_HOST", "127.0.0.1")
+STOMP_PORT = int(os.environ.get("STOMP_PORT", "61613"))
+PGOUTBOX = {
+    "STOMP_HOSTS": [(STOMP_HOST, STOMP_PORT)],
+    "STOMP_USERNAME": os.environ.get("STOMP_USER", "guest"),
+    "STOMP_PASSCODE": os.environ.get("STOMP_PASSCODE", "guest"),
+    "STOMP_VHOST": os.environ.get("STOMP_VHOST", "/"),
+    "POLL_INTERVAL": 1.0,
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"pgoutbox": {"handlers": ["console"], "level": os.environ.get("PGOUTBOX_LOG", "INFO")}},
+}
