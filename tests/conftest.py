@@ -37,7 +37,9 @@ def stomp_consumer(stomp_broker: tuple[str, int]) -> Iterator[Callable[..., Stom
 
 
 @pytest.fixture
-def relay_thread(transactional_db: None, stomp_broker: tuple[str, int]) -> Iterator[Callable[..., RelayThread]]:
+def relay_thread(
+    transactional_db: None, stomp_broker: tuple[str, int]
+) -> Iterator[Callable[..., RelayThread]]:
     """Factory: a relay built from settings (STOMP transport unless one is given), running in
     a thread against the test database; stopped at teardown."""
     running: list[RelayThread] = []

@@ -155,9 +155,7 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
     or the first value of the wrong type or range.
     """
     if not isinstance(raw, Mapping):
-        raise ImproperlyConfigured(
-            f"{SETTINGS_NAME} must be a dict, got {type(raw).__name__}"
-        )
+        raise ImproperlyConfigured(f"{SETTINGS_NAME} must be a dict, got {type(raw).__name__}")
     known = [name.upper() for name in _VALIDATORS]
     values: dict[str, Any] = {}
     for key, value in raw.items():

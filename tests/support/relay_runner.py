@@ -53,17 +53,20 @@ def start_command(
     args: Sequence[str], *, env: dict[str, str] | None = None, log: Path | None = None
 ) -> subprocess.Popen[bytes]:
     """Start ``python -m django <args>`` against the test database."""
-    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed with the process)
-    return subprocess.Popen(
-        [sys.executable, "-m", "django", *args],
-        env=env or manage_env(),
-        cwd=ROOT,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    command = [sys.executable, "-m", "django", *args]
+    if log is None:
+        return subprocess.Popen(
+            command, env=env or manage_env(), cwd=ROOT, stdout=subprocess.DEVNULL
+        )
+    with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            command, env=env or manage_env(), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
-def run_command(args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_command(
+    args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m django <args>`` to completion and return its output."""
     return subprocess.run(
         [sys.executable, "-m", "django", *args],

@@ -15,7 +15,9 @@ TEXT_CONTENT_TYPE = "text/plain;charset=utf-8"
 BINARY_CONTENT_TYPE = "application/octet-stream"
 
 
-def encode_body(body: Any, encoder: type[json.JSONEncoder] = DjangoJSONEncoder) -> tuple[bytes, str]:
+def encode_body(
+    body: Any, encoder: type[json.JSONEncoder] = DjangoJSONEncoder
+) -> tuple[bytes, str]:
     """Return ``(bytes, content type)`` for a str, bytes or JSON-able body.
 
     Raises :class:`SerializationError` (a ``TypeError``) naming the value that cannot be encoded.
@@ -43,5 +45,7 @@ def normalize_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
     if headers is None:
         return {}
     if not isinstance(headers, Mapping):
-        raise SerializationError(f"headers must be a mapping of str to str, got {_short_repr(headers)}")
+        raise SerializationError(
+            f"headers must be a mapping of str to str, got {_short_repr(headers)}"
+        )
     return dict(headers)

@@ -16,7 +16,6 @@ from pgoutbox.sql import query
 from pgoutbox.validation import body_size_error, destination_error, headers_error, stream_error
 
 
-
 def send(
     destination: str,
     body: Any,
@@ -44,7 +43,7 @@ def send(
     )
     if error is not None:
         raise InvalidEventError(error)
-    params = {
+    params: dict[str, str | bytes] = {
         "stream": stream,
         "destination": destination,
         "body": encoded,

@@ -6,7 +6,12 @@ import random
 
 
 def compute_backoff(
-    attempts: int, *, base: float, cap: float, jitter: float = 0.25, rand: random.Random | None = None
+    attempts: int,
+    *,
+    base: float,
+    cap: float,
+    jitter: float = 0.25,
+    rand: random.Random | None = None,
 ) -> float:
     """Seconds to wait before attempt number ``attempts + 1``.
 

@@ -91,7 +91,9 @@ class Relay:
                         reconnects, base=0.5, cap=self.settings.reconnect_backoff_max
                     )
                     if isinstance(exc, DatabaseError):
-                        logger.warning("database unavailable, reconnecting in %.1fs: %s", delay, exc)
+                        logger.warning(
+                            "database unavailable, reconnecting in %.1fs: %s", delay, exc
+                        )
                     else:
                         logger.exception("relay error, restarting in %.1fs", delay)
                     self.close_database()
@@ -109,13 +111,17 @@ class Relay:
         self.store = EventStore(self.connect(False))
         logger.info(
             "relay connected",
-            extra={"streams": self.streams or "all", "listen": self.listen, "batch": self.batch_size},
+            extra={
+                "streams": self.streams or "all",
+                "listen": self.listen,
+                "batch": self.batch_size,
+            },
         )
 
     def close_database(self) -> None:
-        for conn in (self.listener and self.listener.conn, self.store and self.store.conn):
-            if conn is not None:
-                conn.close()
+        for owner in (self.listener, self.store):
+            if owner is not None:
+                owner.conn.close()
         self.listener = self.store = None
 
     def close(self) -> None:
@@ -188,7 +194,10 @@ class Relay:
         store.finish_batch(outcome.confirmed, failures, max_attempts=self.settings.max_attempts)
         if failures:
             logger.warning(
-                "batch of %d: %d delivered, %d failed", len(rows), len(outcome.confirmed), len(failures)
+                "batch of %d: %d delivered, %d failed",
+                len(rows),
+                len(outcome.confirmed),
+                len(failures),
             )
         return BatchReport(
             claimed=len(rows),

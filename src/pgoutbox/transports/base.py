@@ -41,7 +41,7 @@ class Transport(Protocol):
     """A broker connection the relay publishes through. Not shared between threads."""
 
     def open(self) -> None:
-        """Connect if not connected; raise ``TransportUnavailable`` when the broker is unreachable."""
+        """Connect unless connected; raise ``TransportUnavailable`` if the broker is unreachable."""
 
     def close(self) -> None:
         """Disconnect; never raises."""

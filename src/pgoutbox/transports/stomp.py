@@ -9,8 +9,8 @@ milliseconds; the socket gets ``TCP_NODELAY`` as soon as it is connected.
 from __future__ import annotations
 
 import itertools
-import re
 import logging
+import re
 import socket
 import threading
 import time
@@ -48,7 +48,9 @@ class _FrameTracker(stomp.ConnectionListener):  # type: ignore[misc]
             self.changed.notify_all()
 
     def on_error(self, frame: Any) -> None:
-        body = frame.body.decode("utf-8", "replace") if isinstance(frame.body, bytes) else frame.body
+        body = (
+            frame.body.decode("utf-8", "replace") if isinstance(frame.body, bytes) else frame.body
+        )
         reason = " ".join(part for part in (frame.headers.get("message", ""), body) if part).strip()
         with self.changed:
             self.errors[frame.headers.get("receipt-id", "")] = reason or "broker sent ERROR"
@@ -70,8 +72,9 @@ class StompTransport:
         self._receipt_ids = itertools.count()
 
     def __repr__(self) -> str:
-        hosts = ", ".join(f"{host}:{port}" for host, port in self._settings.stomp_hosts)
-        return f"<StompTransport {self._settings.stomp_username}@{hosts} vhost={self._settings.stomp_vhost!r}>"
+        settings = self._settings
+        hosts = ", ".join(f"{host}:{port}" for host, port in settings.stomp_hosts)
+        return f"<StompTransport {settings.stomp_username}@{hosts} vhost={settings.stomp_vhost!r}>"
 
     def open(self) -> None:
         if self._conn is not None and self._conn.is_connected() and not self._tracker.disconnected:
@@ -155,9 +158,11 @@ class StompTransport:
         deadline = time.monotonic() + self._settings.stomp_receipt_timeout
         with tracker.changed:
             tracker.changed.wait_for(
-                lambda: tracker.disconnected
-                or bool(tracker.errors)
-                or all(r in tracker.receipts for r in receipts),
+                lambda: (
+                    tracker.disconnected
+                    or bool(tracker.errors)
+                    or all(r in tracker.receipts for r in receipts)
+                ),
                 max(0.0, deadline - time.monotonic()),
             )
             confirmed = {event for r, event in receipts.items() if r in tracker.receipts}

@@ -1,0 +1,36 @@
+"""The real ``manage.py outbox_listen`` process: commit, delivery, SIGTERM -> exit 0."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import transaction
+
+import pgoutbox
+from pgoutbox.models import OutboxEvent
+from tests.support.relay_runner import start_command, terminate
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_outbox_listen_delivers_pushes_and_exits_0_on_sigterm(stomp_consumer, tmp_path):
+    consumer = stomp_consumer()
+    backlog = str(pgoutbox.send(consumer.destination, "written before start"))
+    log = tmp_path / "listen.log"
+    process = start_command(
+        ["outbox_listen", "--poll-interval", "30", "--batch-size", "50"], log=log
+    )
+    try:
+        assert [m.message_id for m in consumer.wait_for(1, timeout=20)] == [backlog]
+        with transaction.atomic():
+            pushed = str(pgoutbox.send(consumer.destination, {"pushed": True}))
+        started = time.monotonic()
+        received = consumer.wait_for(2, timeout=10)
+        assert time.monotonic() - started < 5  # far below the 30 s poll: NOTIFY woke it
+        assert [m.message_id for m in received] == [backlog, pushed]
+    finally:
+        exit_code = terminate(process)
+    assert exit_code == 0, log.read_text()
+    assert not OutboxEvent.objects.exists()
+    assert "SIGTERM received" in log.read_text()
