@@ -27,6 +27,7 @@ def test_committed_event_arrives_intact_and_its_row_is_deleted(stomp_consumer, r
     assert json.loads(received.body) == {"order": "A-1", "total": 12.5}
     assert received.headers["x-tenant"] == "acme"
     assert received.headers["content-type"] == "application/json"
+    assert received.headers["persistent"] == "true"  # survives a broker restart after the receipt
     assert received.message_id == str(message_id)
     assert consumer.quiet_for(0.5) == [received]
     assert not OutboxEvent.objects.exists()
