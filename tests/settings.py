@@ -21,7 +21,8 @@ DATABASES = {
         "PASSWORD": os.environ.get("PGPASSWORD", ""),
         # A subprocess listener (acceptance tests) is pointed at the test database this way.
         "NAME": os.environ.get("PGOUTBOX_TEST_DB_NAME", os.environ.get("PGDATABASE", "postgres")),
-        "TEST": {"NAME": os.environ.get("PGOUTBOX_TEST_DB_NAME", "test_pgoutbox")},
+        # One test database per pytest process: concurrent runs on one server never collide.
+        "TEST": {"NAME": os.environ.get("PGOUTBOX_TEST_DB_NAME") or f"test_pgoutbox_{os.getpid()}"},
     }
 }
 STOMP_HOST = os.environ.get("STOMP_HOST", "127.0.0.1")
