@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -34,3 +35,19 @@ def test_outbox_listen_delivers_pushes_and_exits_0_on_sigterm(stomp_consumer, tm
     assert exit_code == 0, log.read_text()
     assert not OutboxEvent.objects.exists()
     assert "SIGTERM received" in log.read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_events_relay_in_a_loop_delivers_and_stops_cleanly(stomp_consumer, tmp_path, signum):
+    consumer = stomp_consumer()
+    log = tmp_path / "relay.log"
+    process = start_command(["events_relay", "--run-in-loop", "--loop-interval", "0.2"], log=log)
+    try:
+        ids = [str(pgoutbox.send(consumer.destination, n, stream=f"s{n % 3}")) for n in range(9)]
+        assert sorted(m.message_id for m in consumer.wait_for(9, timeout=20)) == sorted(ids)
+    finally:
+        process.send_signal(signum)
+        exit_code = process.wait(20)
+    assert exit_code == 0, log.read_text()
+    assert f"{signum.name} received" in log.read_text()
+    assert not OutboxEvent.objects.exists()

@@ -104,3 +104,22 @@ def test_two_listeners_deliver_every_event_exactly_once(stomp_consumer, relay_th
     received = consumer.quiet_for(1.0)
     assert sorted(m.message_id for m in received) == sorted(ids)
     assert not OutboxEvent.objects.exists()
+
+
+def test_one_listener_publishes_in_id_order(stomp_consumer, relay_thread):
+    consumer = stomp_consumer()
+    ids = [str(pgoutbox.send(consumer.destination, {"n": n})) for n in range(60)]
+    relay_thread(batch_size=25)
+    assert [m.message_id for m in consumer.wait_for(60)] == ids
+
+
+def test_listener_for_one_stream_wakes_on_it_and_leaves_the_others(stomp_consumer, relay_thread):
+    consumer = stomp_consumer()
+    relay_thread(streams=["billing"], poll_interval=60)
+    consumer.quiet_for(0.3)
+    other = pgoutbox.send(consumer.destination, "other stream", stream="shipping")
+    wanted = pgoutbox.send(consumer.destination, "billing", stream="billing")
+
+    assert [m.message_id for m in consumer.wait_for(1, timeout=5)] == [str(wanted)]
+    assert len(consumer.quiet_for(0.5)) == 1
+    assert list(OutboxEvent.objects.values_list("message_id", flat=True)) == [other]
