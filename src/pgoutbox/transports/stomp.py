@@ -26,6 +26,26 @@ from pgoutbox.transports.base import MESSAGE_ID_HEADER, Message, PublishOutcome
 
 logger = logging.getLogger(__name__)
 
+# How long to wait, after an ERROR frame, for the broker to close the connection.
+_ERROR_GRACE_SECONDS = 1.0
+
+_PASSCODE = re.compile(r"""(passcode['"]?:\s*['"]?)[^\\'"\s,}]+""")
+
+
+class _RedactPasscode(logging.Filter):
+    """stomp.py logs every frame it sends at DEBUG, CONNECT included; its own mask expects a
+    space after ``passcode:``, which the frame does not have, so the passcode would be logged
+    in clear. This filter on its logger hides it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "passcode" in message:
+            record.msg, record.args = _PASSCODE.sub(r"\1********", message), ()
+        return True
+
+
+logging.getLogger("stomp.py").addFilter(_RedactPasscode())
+
 
 class _FrameTracker(stomp.ConnectionListener):  # type: ignore[misc]
     """Collects CONNECTED, RECEIPT, ERROR and disconnection from stomp.py's receiver thread."""
@@ -51,9 +71,16 @@ class _FrameTracker(stomp.ConnectionListener):  # type: ignore[misc]
         body = (
             frame.body.decode("utf-8", "replace") if isinstance(frame.body, bytes) else frame.body
         )
-        reason = " ".join(part for part in (frame.headers.get("message", ""), body) if part).strip()
+        parts = dict.fromkeys(p.strip() for p in (frame.headers.get("message", ""), body))
+        reason = " ".join(part for part in parts if part) or "broker sent ERROR"
+        receipt_id = frame.headers.get("receipt-id", "")
         with self.changed:
-            self.errors[frame.headers.get("receipt-id", "")] = reason or "broker sent ERROR"
+            # RabbitMQ may send several ERRORs without a receipt id for one batch ("Processing
+            # error" for the frames after a bad one, then the reason): keep them all.
+            previous = self.errors.get(receipt_id)
+            if previous is not None:
+                reason = previous if reason in previous.split("; ") else f"{previous}; {reason}"
+            self.errors[receipt_id] = reason
             self.changed.notify_all()
 
     def on_disconnected(self) -> None:
@@ -138,14 +165,18 @@ class StompTransport:
         conn, tracker = self._conn, self._tracker
         receipts: dict[str, int] = {}
         failure: str | None = None
-        persistent = "true" if self._settings.stomp_persistent else "false"
+        # Only "persistent: true" is sent: RabbitMQ reads "persistent: false" on a SEND to
+        # /queue/<name> as "declare it transient", i.e. exclusive to this connection, and then
+        # refuses the SEND (RESOURCE_LOCKED) when consumers already use the durable queue.
+        # Without the header, messages are transient all the same.
+        persistent = {"persistent": "true"} if self._settings.stomp_persistent else {}
         for message in messages:
             receipt = f"r{next(self._receipt_ids)}"
             headers = {
                 **message.headers,
                 MESSAGE_ID_HEADER: str(message.message_id),
                 "amqp-message-id": str(message.message_id),
-                "persistent": persistent,
+                **persistent,
                 "receipt": receipt,
             }
             try:
@@ -165,6 +196,13 @@ class StompTransport:
                 ),
                 max(0.0, deadline - time.monotonic()),
             )
+            if tracker.errors and not tracker.disconnected:
+                # The broker closes the connection after its ERRORs: collect every one of them
+                # before blaming a message, or the one naming the bad destination is missed.
+                tracker.changed.wait_for(
+                    lambda: tracker.disconnected,
+                    min(_ERROR_GRACE_SECONDS, max(0.0, deadline - time.monotonic())),
+                )
             confirmed = {event for r, event in receipts.items() if r in tracker.receipts}
             errors = dict(tracker.errors)
             tracker.receipts.difference_update(receipts)
