@@ -28,6 +28,9 @@ class Settings:
     database: str = "default"
     batch_size: int = 500
     poll_interval: float = 1.0
+    # pgoutbox.notify = 'adaptive': how often a busy listener looks again for rows whose
+    # producers skipped NOTIFY, while such a producer is still in flight.
+    adaptive_poll_interval: float = 0.005
     max_attempts: int = 25
     retry_backoff_base: float = 1.0
     retry_backoff_max: float = 300.0
@@ -113,9 +116,14 @@ def _heartbeats(key: str, value: Any) -> tuple[int, int]:
     return (value[0], value[1])
 
 
+# Their values never appear in an error message: it ends up in logs.
+_SECRET_KEYS = frozenset({"STOMP_PASSCODE", "STOMP_SSL_PASSWORD"})
+
+
 def _bad(key: str, value: Any, expected: str) -> ImproperlyConfigured:
+    shown = "(value hidden)" if key.upper() in _SECRET_KEYS else repr(value)
     return ImproperlyConfigured(
-        f"{SETTINGS_NAME}[{key!r}] must be {expected}, got {type(value).__name__} {value!r}"
+        f"{SETTINGS_NAME}[{key!r}] must be {expected}, got {type(value).__name__} {shown}"
     )
 
 
@@ -123,6 +131,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "database": _text,
     "batch_size": _positive_int,
     "poll_interval": _positive_number,
+    "adaptive_poll_interval": _positive_number,
     "max_attempts": _positive_int,
     "retry_backoff_base": _positive_number,
     "retry_backoff_max": _positive_number,

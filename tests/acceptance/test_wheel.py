@@ -75,4 +75,4 @@ def test_wheel_installs_and_migrates_an_empty_database(tmp_path, empty_database)
         triggers = conn.execute(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'pgoutbox_event'::regclass"
         ).fetchall()
-    assert triggers == [("pgoutbox_notify_v1",)]
+    assert triggers == [("pgoutbox_notify_v2",)]

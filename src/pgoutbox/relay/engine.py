@@ -19,6 +19,7 @@ import psycopg
 
 from pgoutbox.conf import Settings
 from pgoutbox.errors import DatabaseError, TransportUnavailable
+from pgoutbox.relay.adaptive import BusyLock, adaptive_mode
 from pgoutbox.relay.backoff import compute_backoff
 from pgoutbox.relay.dispatch import to_message
 from pgoutbox.relay.listener import NotificationListener, channels_for
@@ -68,6 +69,7 @@ class Relay:
         self._transport_failures = 0
         self._transport_retry_at = 0.0
         self._next_heartbeat = 0.0
+        self.busy_lock: BusyLock | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -107,6 +109,9 @@ class Relay:
         if self.listen:
             self.listener = NotificationListener(self.connect(True), channels_for(self.streams))
             self.listener.listen()
+            # Only a listener of every stream may make producers of any stream skip NOTIFY.
+            if not self.streams and adaptive_mode(self.listener.conn):
+                self.busy_lock = BusyLock(self.listener.conn)
             self._next_heartbeat = time.monotonic() + self.settings.heartbeat_interval
         self.store = EventStore(self.connect(False))
         logger.info(
@@ -123,6 +128,7 @@ class Relay:
             if owner is not None:
                 owner.conn.close()
         self.listener = self.store = None
+        self.busy_lock = None  # a session lock: it went with the connection
 
     def close(self) -> None:
         self.close_database()
@@ -141,7 +147,39 @@ class Relay:
             self._heartbeat_if_due()
         else:
             stop.wait(timeout)
-        return 0 if stop.is_set() else self.drain(stop)
+        if stop.is_set():
+            return 0
+        if self.busy_lock is None:
+            return self.drain(stop)
+        return self._drain_adaptive(self.busy_lock, stop)
+
+    def _drain_adaptive(self, lock: BusyLock, stop: threading.Event) -> int:
+        """``pgoutbox.notify = 'adaptive'``: when a wake-up finds more than one event, hold the
+        busy lock (producers skip NOTIFY) and keep draining; give it up after an empty claim,
+        once no producer that skipped is in flight, then drain once more (the protocol is in
+        migrations_sql/0002_adaptive_notify.sql). One event per wake-up: NOTIFY costs producers
+        little at that pace, so the listener stays idle.
+        """
+        assert self.listener is not None
+        if time.monotonic() < self._transport_retry_at:
+            return 0
+        first = self.relay_batch()
+        delivered = first.delivered
+        if first.transport_failed:
+            return delivered
+        if first.claimed < 2 or not lock.acquire():
+            return delivered + (self.drain(stop) if first.claimed == self.batch_size else 0)
+        while not stop.is_set():
+            found = self.drain(stop)
+            delivered += found
+            if found:
+                continue
+            until_retry = self._transport_retry_at - time.monotonic()
+            if until_retry <= 0 and lock.release_if_idle():
+                return delivered + self.drain(stop)
+            self.listener.wait(max(until_retry, self.settings.adaptive_poll_interval), stop)
+            self._heartbeat_if_due()
+        return delivered
 
     def drain(self, stop: threading.Event | None = None) -> int:
         """Relay batches until one comes back short; return how many events were delivered."""

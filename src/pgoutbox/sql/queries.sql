@@ -34,3 +34,13 @@ SELECT pg_notification_queue_usage()
 INSERT INTO pgoutbox_event (stream, kind, destination, body, headers)
 VALUES (%(stream)s, 'message', %(destination)s, %(body)s, %(headers)s::jsonb)
 RETURNING message_id
+
+-- name: notify_mode
+-- The listener's own view of pgoutbox.notify (ALTER DATABASE/ROLE ... SET reaches it too).
+SELECT coalesce(current_setting('pgoutbox.notify', true), '')
+
+-- name: relay_busy
+SELECT pgoutbox_relay_busy_v2()
+
+-- name: relay_idle
+SELECT pgoutbox_relay_idle_v2()
