@@ -1,0 +1,25 @@
+"""Django settings of the benchmarks' subprocesses: the test settings plus a few env overrides.
+
+``PGOUTBOX_TEST_DB_NAME`` names the scratch database (read by ``tests.settings``);
+``PGOUTBOX_BENCH_PERSISTENT`` (``1``/``0``), ``PGOUTBOX_BENCH_BATCH_SIZE`` and
+``PGOUTBOX_BENCH_LOG`` adjust what the listener runs with.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tests.settings import *  # noqa: F403
+from tests.settings import LOGGING, PGOUTBOX
+
+PGOUTBOX = {
+    **PGOUTBOX,
+    "STOMP_PERSISTENT": os.environ.get("PGOUTBOX_BENCH_PERSISTENT", "1") == "1",
+    "BATCH_SIZE": int(os.environ.get("PGOUTBOX_BENCH_BATCH_SIZE", "500")),
+}
+LOGGING = {
+    **LOGGING,
+    "loggers": {
+        "pgoutbox": {"handlers": ["console"], "level": os.environ.get("PGOUTBOX_BENCH_LOG", "INFO")}
+    },
+}
