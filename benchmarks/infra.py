@@ -238,6 +238,13 @@ def percentiles(values_ms: Sequence[float]) -> dict[str, float | None]:
     }
 
 
+def _git(*args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip()
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on: hardware, load, versions."""
     versions = {}
@@ -255,18 +262,8 @@ def machine() -> dict[str, Any]:
     rabbit = subprocess.run(
         ["rabbitmqctl", "version"], capture_output=True, text=True, timeout=30, check=False
     ).stdout.strip()
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    commit = _git("rev-parse", "--short", "HEAD")
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "hostname": platform.node(),
         "platform": platform.platform(),

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pgoutbox.runner import build_relay
+from tests.support.factories import closing_factory
 from tests.support.relay_runner import RelayThread
 from tests.support.services import require_tcp, stomp_address
 from tests.support.stomp_consumer import StompConsumer
@@ -24,16 +25,11 @@ def stomp_broker() -> tuple[str, int]:
 @pytest.fixture
 def stomp_consumer(stomp_broker: tuple[str, int]) -> Iterator[Callable[..., StompConsumer]]:
     """Factory: a started subscriber on a fresh ``/topic/...`` (or the given destination)."""
-    consumers: list[StompConsumer] = []
 
     def make(destination: str | None = None) -> StompConsumer:
-        consumer = StompConsumer(*stomp_broker, destination=destination).start()
-        consumers.append(consumer)
-        return consumer
+        return StompConsumer(*stomp_broker, destination=destination).start()
 
-    yield make
-    for consumer in consumers:
-        consumer.stop()
+    yield from closing_factory(make, StompConsumer.stop)
 
 
 @pytest.fixture
@@ -42,14 +38,9 @@ def relay_thread(
 ) -> Iterator[Callable[..., RelayThread]]:
     """Factory: a relay built from settings (STOMP transport unless one is given), running in
     a thread against the test database; stopped at teardown."""
-    running: list[RelayThread] = []
 
     def make(**kwargs: Any) -> RelayThread:
         kwargs.setdefault("listen", True)
-        runner = RelayThread(build_relay(**kwargs)).start()
-        running.append(runner)
-        return runner
+        return RelayThread(build_relay(**kwargs)).start()
 
-    yield make
-    for runner in running:
-        runner.stop()
+    yield from closing_factory(make, RelayThread.stop)

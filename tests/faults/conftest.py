@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from tests.support import database
+from tests.support.factories import closing_factory
 from tests.support.ledger import CountingConsumer, Ledger
 from tests.support.processes import RelayProcess, relay_env
 
@@ -25,16 +26,11 @@ def counting_consumer(
     stomp_broker: tuple[str, int],
 ) -> Iterator[Callable[..., CountingConsumer]]:
     """Factory: a started :class:`CountingConsumer` on a fresh topic (or the given destination)."""
-    consumers: list[CountingConsumer] = []
 
     def make(destination: str | None = None) -> CountingConsumer:
-        consumer = CountingConsumer(*stomp_broker, destination=destination)
-        consumers.append(consumer)
-        return consumer.start()
+        return CountingConsumer(*stomp_broker, destination=destination).start()
 
-    yield make
-    for consumer in consumers:
-        consumer.stop()
+    yield from closing_factory(make, CountingConsumer.stop)
 
 
 @pytest.fixture
@@ -43,7 +39,7 @@ def relay_process(
 ) -> Iterator[Callable[..., RelayProcess]]:
     """Factory: start ``python -m django <command> <args>`` on the test database with
     ``PGOUTBOX`` keys overridden; every process is killed and reaped at teardown."""
-    processes: list[RelayProcess] = []
+    started = 0
 
     def make(
         command: str = "outbox_listen",
@@ -53,15 +49,13 @@ def relay_process(
         root_log: str | None = None,
         **extra_env: str,
     ) -> RelayProcess:
-        log = tmp_path / f"{command}-{len(processes)}.log"
+        nonlocal started
+        log = tmp_path / f"{command}-{started}.log"
+        started += 1
         env = relay_env(overrides, root_log=root_log, **extra_env)
-        process = RelayProcess([command, *args], env=env, log=log).start()
-        processes.append(process)
-        return process
+        return RelayProcess([command, *args], env=env, log=log).start()
 
-    yield make
-    for process in processes:
-        process.stop()
+    yield from closing_factory(make, RelayProcess.stop)
 
 
 @pytest.fixture
@@ -78,32 +72,18 @@ def producer_thread(
 ) -> Iterator[Callable[..., database.ProducerThread]]:
     """Factory: a started :class:`database.ProducerThread` recording into ``ledger``;
     stopped at teardown even when the test failed half-way."""
-    threads: list[database.ProducerThread] = []
 
     def make(destination: str, **kwargs: Any) -> database.ProducerThread:
-        thread = database.ProducerThread(ledger, destination, **kwargs)
-        threads.append(thread)
-        return thread.start()
+        return database.ProducerThread(ledger, destination, **kwargs).start()
 
-    yield make
-    for thread in threads:
-        thread.stop()
+    yield from closing_factory(make, database.ProducerThread.stop)
 
 
 @pytest.fixture
 def pg_session(transactional_db: None) -> Iterator[Callable[..., psycopg.Connection[Any]]]:
     """Factory: more connections to the test database (see :func:`database.connect`), all
     closed at teardown."""
-    opened: list[psycopg.Connection[Any]] = []
-
-    def make(**kwargs: Any) -> psycopg.Connection[Any]:
-        conn = database.connect(**kwargs)
-        opened.append(conn)
-        return conn
-
-    yield make
-    for conn in opened:
-        conn.close()
+    yield from closing_factory(database.connect, psycopg.Connection.close)
 
 
 @pytest.fixture
@@ -111,16 +91,11 @@ def sql_producer(
     transactional_db: None, ledger: Ledger
 ) -> Iterator[Callable[[str], database.SqlProducer]]:
     """Factory: a plain-SQL producer for a destination, recording into ``ledger``."""
-    producers: list[database.SqlProducer] = []
 
     def make(destination: str) -> database.SqlProducer:
-        producer = database.SqlProducer(ledger, destination)
-        producers.append(producer)
-        return producer
+        return database.SqlProducer(ledger, destination)
 
-    yield make
-    for producer in producers:
-        producer.close()
+    yield from closing_factory(make, database.SqlProducer.close)
 
 
 _FIGURES = pytest.StashKey[list[tuple[str, dict[str, Any]]]]()
