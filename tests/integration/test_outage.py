@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 import pgoutbox
@@ -60,3 +62,20 @@ def test_broker_outage_keeps_rows_then_delivers_them(
         received = consumer.wait_for(20, timeout=20)
     assert {m.message_id for m in received} == ids
     assert _wait_until(lambda: not OutboxEvent.objects.exists(), timeout=5)
+
+
+def test_events_relay_once_fails_when_the_broker_is_unreachable(settings, broker_proxy):
+    broker_proxy.cut()
+    settings.PGOUTBOX = {
+        **settings.PGOUTBOX,
+        "STOMP_HOSTS": [("127.0.0.1", broker_proxy.port)],
+        "STOMP_CONNECT_TIMEOUT": 1,
+    }
+    pgoutbox.send("/queue/x", "waits")
+
+    with pytest.raises(CommandError, match="broker unavailable, events left pending"):
+        call_command("events_relay", stdout=io.StringIO())
+
+    row = OutboxEvent.objects.get()
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "STOMP" in (row.last_error or "")

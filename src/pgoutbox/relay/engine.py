@@ -67,6 +67,7 @@ class Relay:
         self.store: EventStore | None = None
         self.listener: NotificationListener | None = None
         self._transport_failures = 0
+        self.broker_error: str | None = None  # the last broker failure, until a publish succeeds
         self._transport_retry_at = 0.0
         self._next_heartbeat = 0.0
         self.busy_lock: BusyLock | None = None
@@ -228,6 +229,7 @@ class Relay:
             )
         elif messages:
             self._transport_failures = 0
+            self.broker_error = None
             self._transport_retry_at = 0.0
         store.finish_batch(outcome.confirmed, failures, max_attempts=self.settings.max_attempts)
         if failures:
@@ -258,6 +260,7 @@ class Relay:
     def _note_transport_failure(self, reason: str) -> float:
         """Back off from the broker; return the delay also given to the unconfirmed rows."""
         self._transport_failures += 1
+        self.broker_error = reason
         delay = compute_backoff(
             self._transport_failures, base=0.5, cap=self.settings.reconnect_backoff_max
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pgoutbox.runner import build_relay
 from pgoutbox.shutdown import stop_on_signals
@@ -34,3 +34,6 @@ class Command(BaseCommand):
         finally:
             relay.close()
         self.stdout.write(f"relayed {delivered} events")
+        if relay.broker_error is not None:
+            # Exit non-zero so cron and its monitoring notice; the events stay pending.
+            raise CommandError(f"broker unavailable, events left pending: {relay.broker_error}")
