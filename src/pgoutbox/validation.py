@@ -8,6 +8,20 @@ from typing import Any
 
 MAX_STREAM_BYTES = 200  # the table's CHECK constraint says the same
 
+# Headers the transport sets itself or that change STOMP framing: a user value would be
+# overridden, corrupt the frame (content-length) or send the message elsewhere.
+RESERVED_HEADERS = frozenset(
+    {
+        "content-length",
+        "destination",
+        "receipt",
+        "transaction",
+        "persistent",
+        "pgoutbox-message-id",
+        "amqp-message-id",
+    }
+)
+
 
 def destination_error(destination: Any) -> str | None:
     if not isinstance(destination, str) or not destination:
@@ -25,6 +39,8 @@ def headers_error(headers: Any) -> str | None:
     for name, value in headers.items():
         if not isinstance(name, str) or not name:
             return f"header names must be non-empty str, got {name!r}"
+        if name.lower() in RESERVED_HEADERS:
+            return f"header {name!r} is set by pgoutbox and cannot be given"
         if not isinstance(value, str):
             return f"header {name!r} must be a str, got {type(value).__name__} {value!r}"
         if "\0" in name or "\0" in value:

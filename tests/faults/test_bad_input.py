@@ -39,6 +39,7 @@ SQL_LOOKING_STREAM = "'; DROP TABLE pgoutbox_event; --"
         ("ok", {"stream": "é" * 101}, InvalidEventError, "at most 200 bytes"),  # 202 bytes
         ("ok", {"headers": {"x-count": 1}}, InvalidEventError, "'x-count' must be a str"),
         ("ok", {"headers": {"x-none": None}}, InvalidEventError, "'x-none' must be a str"),
+        ("ok", {"headers": {"content-length": "1"}}, InvalidEventError, "set by pgoutbox"),
         ("ok", {"headers": [("x", "y")]}, SerializationError, "headers must be a mapping"),
         ("ok", {"destination": "queue/orders"}, InvalidEventError, "must start with '/'"),
         ("ok", {"destination": ""}, InvalidEventError, "non-empty str"),
@@ -81,6 +82,11 @@ _BAD_ROWS = [
     ("a header value is a number", ("message", DEST, '{"n": 1}', 1), "header 'n' must be a str"),
     ("a header value is null", ("message", DEST, '{"n": null}', 1), "header 'n' must be a str"),
     ("unknown kind", ("frobnicate", DEST, "{}", 1), "unknown event kind 'frobnicate'"),
+    (
+        "a framing header",
+        ("message", DEST, '{"content-length": "1"}', 1),
+        "'content-length' is set by pgoutbox",
+    ),
     ("NULL destination", ("message", None, "{}", 1), "destination must be a non-empty str"),
     ("relative destination", ("message", "queue/x", "{}", 1), "must start with '/'"),
     ("body too large", ("message", DEST, "{}", 2000), "over MAX_BODY_BYTES"),

@@ -95,6 +95,8 @@ def test_validation_rules():
     assert headers_error({"a": "b"}) is None
     assert "must be a str" in (headers_error({"a": 1}) or "")
     assert "JSON object" in (headers_error(["a"]) or "")
+    assert "set by pgoutbox" in (headers_error({"Content-Length": "3"}) or "")
+    assert "set by pgoutbox" in (headers_error({"receipt": "r1"}) or "")
     assert stream_error("x" * 200) is None
     assert "200 bytes" in (stream_error("x" * 201) or "")
 
