@@ -183,13 +183,27 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
     return parsed
 
 
+# Settings dicts of the libraries pgoutbox replaces, each with the function that translates it
+# into PGOUTBOX keys (raising ImproperlyConfigured naming the key it cannot map). PGOUTBOX wins
+# over them, key by key, so users can switch by renaming one dict at a time.
+COMPAT_SOURCES: tuple[tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]], ...] = ()
+
+
 @functools.cache
 def get_settings() -> Settings:
     """Return the validated settings, built from ``settings.PGOUTBOX`` on first use."""
-    return parse_settings(getattr(django_settings, SETTINGS_NAME, {}))
+    raw: dict[str, Any] = {}
+    for name, translate in COMPAT_SOURCES:
+        compat = getattr(django_settings, name, None)
+        if compat is not None:
+            raw.update(translate(compat))
+    own = getattr(django_settings, SETTINGS_NAME, {})
+    if not isinstance(own, Mapping):
+        return parse_settings(own)  # raises, naming the setting
+    return parse_settings({**raw, **own})
 
 
 @receiver(setting_changed)
 def _drop_cached_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting == SETTINGS_NAME:
+    if setting == SETTINGS_NAME or any(setting == name for name, _ in COMPAT_SOURCES):
         get_settings.cache_clear()
