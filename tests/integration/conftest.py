@@ -1,0 +1,32 @@
+"""Fixtures of the function-event tests (decorated functions live in tests/app/outbox.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pgoutbox.producer import functions
+from tests.app import outbox
+from tests.support.function_events import SignalLog
+
+
+@pytest.fixture
+def runs() -> Iterator[None]:
+    """A clean record of decorated-function runs."""
+    outbox.reset()
+    yield
+    outbox.reset()
+
+
+@pytest.fixture
+def signal_log() -> Iterator[SignalLog]:
+    log = SignalLog().connect()
+    yield log
+    log.disconnect()
+
+
+@pytest.fixture
+def producer_dies_after_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The producer's on-commit hook does nothing, as if the process died right after COMMIT."""
+    monkeypatch.setattr(functions, "_run_after_commit_enabled", False)

@@ -1,0 +1,127 @@
+"""keep-order streams (``save_to_outbox_stream(..., "keep-order")``): run by the relay only,
+strictly in commit order, one relay per stream, and a poison head handled per policy."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from pgoutbox.models import OutboxEvent
+from pgoutbox.transports.memory import MemoryTransport
+from tests.app import outbox
+from tests.support.function_events import pgoutbox_settings, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("runs")]
+
+
+def test_the_producer_never_runs_a_keep_order_call(relay_thread):
+    with transaction.atomic():
+        outbox.notify_ordered("a")
+    row = OutboxEvent.objects.get()
+    assert (row.ordered, row.stream, row.kind) == (True, "ordered", "call")
+    time.sleep(0.3)
+    assert outbox.runs() == []
+
+    relay_thread(transport=MemoryTransport())
+    [run] = wait_until(outbox.runs)
+    assert run.args == ("a",) and run.thread != "MainThread"
+    wait_until(lambda: not OutboxEvent.objects.exists())
+
+
+def test_global_keep_order_strategy_applies_to_save_to_outbox():
+    with pgoutbox_settings(PUBLISH_STRATEGY="keep-order"), transaction.atomic():
+        outbox.notify("b")
+    assert OutboxEvent.objects.get().ordered
+    assert outbox.runs() == []
+
+
+def test_events_of_4_concurrent_producers_run_in_commit_order_by_2_relays(relay_thread):
+    relay_thread(transport=MemoryTransport(), batch_size=7)
+    relay_thread(transport=MemoryTransport(), batch_size=7)
+    rank: dict[str, int] = {}
+    counter = itertools.count()
+    rank_lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def produce(producer: int) -> None:
+        try:
+            for seq in range(50):
+                token = f"{producer}-{seq}"
+                with transaction.atomic():
+                    outbox.notify_ordered(token)
+                    # The stream's producer lock is held from the insert to the commit, so the
+                    # order of this step is the commit order.
+                    with rank_lock:
+                        rank[token] = next(counter)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=produce, args=(p,)) for p in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    wait_until(lambda: len(outbox.runs()) >= 200, timeout=60)
+    time.sleep(0.3)
+    run_tokens = [r.args[0] for r in outbox.runs()]
+    assert len(run_tokens) == 200 and set(run_tokens) == set(rank)  # each once
+    assert [rank[t] for t in run_tokens] == list(range(200))  # commit order
+    wait_until(lambda: not OutboxEvent.objects.exists())
+
+
+def test_a_poison_head_blocks_its_stream_but_not_another(relay_thread):
+    with pgoutbox_settings(MAX_ATTEMPTS=2, RETRY_BACKOFF_BASE=0.05, RETRY_BACKOFF_MAX=0.1):
+        relay_thread(transport=MemoryTransport(), poll_interval=0.05)
+        with transaction.atomic():
+            outbox.poisoned_stream(1, fail=True)
+            outbox.poisoned_stream(2)
+            outbox.notify_ordered_b("other stream")
+            outbox.notify("unordered")
+        wait_until(lambda: outbox.runs("notify_ordered_b") and outbox.runs("notify"))
+        wait_until(lambda: len(outbox.runs("poisoned_stream")) >= 5, timeout=10)
+    assert {r.args for r in outbox.runs("poisoned_stream")} == {(1,)}  # 2 waits behind 1
+    head, behind = OutboxEvent.objects.filter(stream="poisoned").order_by("id")
+    assert head.status == "pending" and head.attempts >= 4  # past MAX_ATTEMPTS, never dead
+    assert head.last_error == "RuntimeError: poison 1"
+    assert (behind.status, behind.attempts) == ("pending", 0)
+
+
+def test_dead_letter_and_continue_moves_on_after_max_attempts(relay_thread, signal_log):
+    with pgoutbox_settings(
+        MAX_ATTEMPTS=3,
+        RETRY_BACKOFF_BASE=0.05,
+        RETRY_BACKOFF_MAX=0.1,
+        KEEP_ORDER_POISON_POLICY="dead-letter-and-continue",
+    ):
+        relay_thread(transport=MemoryTransport(), poll_interval=0.05)
+        with transaction.atomic():
+            outbox.poisoned_stream(1, fail=True)
+            outbox.poisoned_stream(2)
+            outbox.poisoned_stream(3)
+        wait_until(lambda: len(outbox.runs("poisoned_stream")) == 5)
+    assert [r.args[0] for r in outbox.runs("poisoned_stream")] == [1, 1, 1, 2, 3]
+    wait_until(lambda: OutboxEvent.objects.filter(status="pending").count() == 0)
+    dead = OutboxEvent.objects.get()
+    assert (dead.status, dead.attempts) == ("dead", 3)
+    assert signal_log.names().count("event_failed_to_publish_by_events_relay") == 2
+    assert signal_log.names().count("event_permanently_failed_by_events_relay") == 1
+    assert signal_log.names().count("event_published_by_events_relay") == 2
+
+
+def test_a_stream_held_by_one_relay_is_left_alone_by_another(relay_thread):
+    with transaction.atomic():
+        outbox.notify_ordered("x")
+    with connection.cursor() as cursor, transaction.atomic():
+        # Play a relay holding the stream: the running relay must not touch it meanwhile.
+        cursor.execute("SELECT pg_advisory_xact_lock(1885831026, hashtext('ordered'))")
+        relay_thread(transport=MemoryTransport(), poll_interval=0.05)
+        time.sleep(0.5)
+        assert outbox.runs() == []
+    wait_until(outbox.runs)
