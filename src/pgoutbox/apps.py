@@ -10,4 +10,12 @@ class PgOutboxConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from pgoutbox import conf  # noqa: F401  (connects the setting_changed receiver)
+        from pgoutbox import (
+            conf,  # connects the setting_changed receiver
+            registry,
+        )
+
+        # The functions a listener may run are those registered by importing these modules
+        # (registry.py): each app's outbox module, then PGOUTBOX['FUNCTION_MODULES'].
+        registry.autodiscover()
+        registry.load_function_modules(conf.get_settings().function_modules)

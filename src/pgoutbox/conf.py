@@ -7,16 +7,22 @@ Never read at import time: :func:`get_settings` builds the object on first use a
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from pgoutbox.compat import jaiminho, outbox_pattern
 
 SETTINGS_NAME = "PGOUTBOX"
 
@@ -52,6 +58,23 @@ class Settings:
     stomp_connect_timeout: float = 5.0
     stomp_receipt_timeout: float = 10.0
     stomp_persistent: bool = True
+    # The consumer (manage.py subscribe): consumer/subscriber.py.
+    consumer_queue_headers: tuple[tuple[str, str], ...] = (
+        ("durable", "true"),
+        ("auto-delete", "false"),
+        ("exclusive", "false"),
+    )
+    consumer_prefetch: int = 1
+    # Function events (@save_to_outbox, @save_to_outbox_stream): producer/functions.py.
+    publish_strategy: str = "publish-on-commit"
+    publish_on_commit_lease: float = 10.0
+    delete_after_send: bool = True
+    time_to_delete: datetime.timedelta = datetime.timedelta(days=7)
+    default_encoder: type[json.JSONEncoder] = DjangoJSONEncoder
+    keep_order_poison_policy: str = "block"
+    function_modules: tuple[str, ...] = ()
+    non_retryable_exceptions: tuple[type[BaseException], ...] = ()
+    capture_exception: Callable[[BaseException], object] | None = None
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -116,6 +139,94 @@ def _heartbeats(key: str, value: Any) -> tuple[int, int]:
     return (value[0], value[1])
 
 
+PUBLISH_STRATEGIES = ("publish-on-commit", "keep-order")
+POISON_POLICIES = ("block", "dead-letter-and-continue")
+
+
+def _choice(*choices: str) -> Callable[[str, Any], str]:
+    def validate(key: str, value: Any) -> str:
+        if value not in choices:
+            raise _bad(key, value, " or ".join(repr(c) for c in choices))
+        return str(value)
+
+    return validate
+
+
+def _timedelta(key: str, value: Any) -> datetime.timedelta:
+    if not isinstance(value, datetime.timedelta) or value <= datetime.timedelta(0):
+        raise _bad(key, value, "a positive datetime.timedelta")
+    return value
+
+
+def _imported(key: str, value: Any, expected: str) -> Any:
+    """A dotted path (imported) or the object itself."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return import_string(value)
+    except ImportError as exc:
+        raise _bad(key, value, f"{expected} (cannot import it: {exc})") from exc
+
+
+def _encoder(key: str, value: Any) -> type[json.JSONEncoder]:
+    expected = "a json.JSONEncoder subclass or its dotted path"
+    encoder = _imported(key, value, expected)
+    if not isinstance(encoder, type) or not issubclass(encoder, json.JSONEncoder):
+        raise _bad(key, value, expected)
+    return encoder
+
+
+def _modules(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise _bad(key, value, "a list of module names")
+    return tuple(value)
+
+
+def _exception_classes(key: str, value: Any) -> tuple[type[BaseException], ...]:
+    expected = "a list of exception classes (or their dotted paths)"
+    if not isinstance(value, list | tuple):
+        raise _bad(key, value, expected)
+    classes = tuple(_imported(key, v, expected) for v in value)
+    if not all(isinstance(c, type) and issubclass(c, BaseException) for c in classes):
+        raise _bad(key, value, expected)
+    return classes
+
+
+def _optional_callable(key: str, value: Any) -> Callable[[BaseException], object] | None:
+    expected = "None, a callable taking the exception, or its dotted path"
+    function = None if value is None else _imported(key, value, expected)
+    if function is not None and not callable(function):
+        raise _bad(key, value, expected)
+    return function
+
+
+# SUBSCRIBE headers the consumer sets itself (CONSUMER_PREFETCH is prefetch-count).
+CONSUMER_OWN_HEADERS = frozenset(
+    {
+        "ack",
+        "id",
+        "destination",
+        "receipt",
+        "prefetch-count",
+        "x-queue-name",
+        "x-dead-letter-exchange",
+        "x-dead-letter-routing-key",
+    }
+)
+
+
+def _queue_headers(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    expected = 'a dict of str to str, e.g. {"durable": "true", "auto-delete": "false"}'
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+    ):
+        raise _bad(key, value, expected)
+    own = sorted(k for k in value if k.lower() in CONSUMER_OWN_HEADERS)
+    if own:
+        raise _bad(key, value, f"{expected}, without {own} (set by pgoutbox)")
+    return tuple(value.items())
+
+
 # Their values never appear in an error message: it ends up in logs.
 _SECRET_KEYS = frozenset({"STOMP_PASSCODE", "STOMP_SSL_PASSWORD"})
 
@@ -153,6 +264,17 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "stomp_connect_timeout": _positive_number,
     "stomp_receipt_timeout": _positive_number,
     "stomp_persistent": _flag,
+    "consumer_queue_headers": _queue_headers,
+    "consumer_prefetch": _positive_int,
+    "publish_strategy": _choice(*PUBLISH_STRATEGIES),
+    "publish_on_commit_lease": _positive_number,
+    "delete_after_send": _flag,
+    "time_to_delete": _timedelta,
+    "default_encoder": _encoder,
+    "keep_order_poison_policy": _choice(*POISON_POLICIES),
+    "function_modules": _modules,
+    "non_retryable_exceptions": _exception_classes,
+    "capture_exception": _optional_callable,
 }
 assert set(_VALIDATORS) == {f.name for f in fields(Settings)}  # every field is validated
 
@@ -186,7 +308,10 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
 # Settings dicts of the libraries pgoutbox replaces, each with the function that translates it
 # into PGOUTBOX keys (raising ImproperlyConfigured naming the key it cannot map). PGOUTBOX wins
 # over them, key by key, so users can switch by renaming one dict at a time.
-COMPAT_SOURCES: tuple[tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]], ...] = ()
+COMPAT_SOURCES: tuple[tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]], ...] = (
+    ("DJANGO_OUTBOX_PATTERN", outbox_pattern.translate),
+    ("JAIMINHO_CONFIG", jaiminho.translate),
+)
 
 
 @functools.cache

@@ -25,3 +25,7 @@ class TransportError(PgOutboxError):
 
 class TransportUnavailable(TransportError):
     """The broker cannot be reached: nothing was published; retry after a pause."""
+
+
+class RegistryError(PgOutboxError):
+    """A function cannot be registered, or a registered one cannot be used as asked."""

@@ -33,6 +33,8 @@ class OutboxEvent(models.Model):
     last_error = models.TextField(null=True, blank=True)
     status = models.TextField(choices=Status.choices, default=Status.PENDING)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # keep-order function events: run only in id order, by the relay holding the stream's lock.
+    ordered = models.BooleanField(default=False)
 
     class Meta:
         db_table = "pgoutbox_event"

@@ -7,8 +7,9 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Self
 
 from django.db import connection
 
@@ -17,15 +18,15 @@ from pgoutbox.relay.engine import Relay
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class RelayThread:
-    """A relay running ``run(stop)`` in a background thread until :meth:`stop`."""
+class StoppableThread:
+    """Runs ``run(stop_event)`` of a relay or a subscriber in a background thread until
+    :meth:`stop` sets the event and joins it."""
 
-    def __init__(self, relay: Relay) -> None:
-        self.relay = relay
+    def __init__(self, run: Callable[[threading.Event], None]) -> None:
         self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=relay.run, args=(self.stop_event,), daemon=True)
+        self.thread = threading.Thread(target=run, args=(self.stop_event,), daemon=True)
 
-    def start(self) -> RelayThread:
+    def start(self) -> Self:
         self.thread.start()
         return self
 
@@ -33,7 +34,13 @@ class RelayThread:
         self.stop_event.set()
         self.thread.join(timeout)
         if self.thread.is_alive():
-            raise AssertionError("relay thread did not stop in time")
+            raise AssertionError(f"{type(self).__name__} did not stop in time")
+
+
+class RelayThread(StoppableThread):
+    def __init__(self, relay: Relay) -> None:
+        super().__init__(relay.run)
+        self.relay = relay
 
 
 def manage_env(**extra: str) -> dict[str, str]:

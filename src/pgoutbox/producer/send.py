@@ -23,6 +23,7 @@ def send(
     headers: Mapping[str, str] | None = None,
     stream: str = "",
     using: str = "default",
+    message_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Record a message for ``destination``; it is published if and only if the transaction commits.
 
@@ -31,7 +32,8 @@ def send(
     deduplicate on. Raises ``TypeError`` (``SerializationError``) for a body that cannot be
     encoded and ``ValueError`` (``InvalidEventError``) for a bad destination, header, stream or
     size, in both cases before anything is written. Outside ``transaction.atomic()`` the row
-    commits at once (Django's autocommit).
+    commits at once (Django's autocommit). ``message_id`` (default: a random one from the
+    database) lets a caller put the id in its own headers before the row is written.
     """
     encoded, content_type = encode_body(body)
     all_headers = {"content-type": content_type, **normalize_headers(headers)}
@@ -43,14 +45,15 @@ def send(
     )
     if error is not None:
         raise InvalidEventError(error)
-    params: dict[str, str | bytes] = {
+    params: dict[str, str | bytes | None] = {
         "stream": stream,
         "destination": destination,
         "body": encoded,
         "headers": json.dumps(all_headers),
+        "message_id": None if message_id is None else str(message_id),
     }
     with connections[using].cursor() as cursor:
         cursor.execute(query("insert_message"), params)
         row = cursor.fetchone()
-    message_id: uuid.UUID = row[0]
-    return message_id
+    inserted: uuid.UUID = row[0]
+    return inserted

@@ -1,7 +1,13 @@
-"""Turn claimed rows into broker messages, or say why a row can never be published."""
+"""Turn claimed rows into broker messages or registered calls, or say why a row can never be
+published."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pgoutbox import registry
 from pgoutbox.relay.store import EventRow
 from pgoutbox.transports.base import Message
 from pgoutbox.validation import body_size_error, destination_error, headers_error
@@ -26,3 +32,38 @@ def to_message(row: EventRow, *, max_body_bytes: int) -> Message | str:
         body=bytes(row.body),
         headers=dict(row.headers),
     )
+
+
+@dataclass(frozen=True)
+class Call:
+    """A ``kind = 'call'`` row resolved to a registered function and its JSON arguments."""
+
+    event_id: int
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+def to_call(row: EventRow) -> Call | str:
+    """Return the :class:`Call` for a row, or the reason it can never run.
+
+    The function is looked up in this process's registry only: a name nobody registered is
+    refused without importing anything it names.
+    """
+    if row.function is None:
+        return "call event without a function"
+    function = registry.lookup(row.function)
+    if function is None:
+        return (
+            f"function {row.function!r} is not registered in this process: decorate it with "
+            "@save_to_outbox and import its module at start-up (an app's outbox module or "
+            "PGOUTBOX['FUNCTION_MODULES']); nothing was imported"
+        )
+    payload = row.args
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("args"), list)
+        or not isinstance(payload.get("kwargs"), dict)
+    ):
+        return 'call arguments must be {"args": [...], "kwargs": {...}}'
+    return Call(row.id, function, tuple(payload["args"]), dict(payload["kwargs"]))

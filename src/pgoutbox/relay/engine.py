@@ -21,9 +21,10 @@ from pgoutbox.conf import Settings
 from pgoutbox.errors import DatabaseError, TransportUnavailable
 from pgoutbox.relay.adaptive import BusyLock, adaptive_mode
 from pgoutbox.relay.backoff import compute_backoff
+from pgoutbox.relay.calls import run_calls, run_ordered
 from pgoutbox.relay.dispatch import to_message
 from pgoutbox.relay.listener import NotificationListener, channels_for
-from pgoutbox.relay.store import EventStore, Failure
+from pgoutbox.relay.store import EventRow, EventStore, Failure
 from pgoutbox.transports.base import Message, PublishOutcome, Transport
 
 logger = logging.getLogger(__name__)
@@ -195,17 +196,26 @@ class Relay:
         return delivered
 
     def relay_batch(self) -> BatchReport:
-        """Claim, publish, delete or reschedule, commit: one batch."""
+        """Claim, publish (or run registered functions), delete or reschedule, commit: one batch.
+
+        Keep-order rows are claimed stream by stream under the stream's advisory lock and run
+        in id order (relay/calls.py); the signals of function events are sent after the commit.
+        """
         if self.store is None:
             raise DatabaseError("relay is not connected; call open() first")
         store = self.store
         rows = store.claim_batch(self.streams, self.batch_size)
-        if not rows:
+        ordered = store.claim_ordered(self.streams, self.batch_size)
+        if not rows and not ordered:
             store.abandon_batch()
             return BatchReport(0, 0, 0, transport_failed=False)
         messages: list[Message] = []
         failures: list[Failure] = []
+        calls: list[EventRow] = []
         for row in rows:
+            if row.kind == "call":
+                calls.append(row)
+                continue
             message = to_message(row, max_body_bytes=self.settings.max_body_bytes)
             if isinstance(message, str):
                 logger.error("dead-lettering invalid event %s: %s", row.id, message)
@@ -231,17 +241,28 @@ class Relay:
             self._transport_failures = 0
             self.broker_error = None
             self._transport_retry_at = 0.0
-        store.finish_batch(outcome.confirmed, failures, max_attempts=self.settings.max_attempts)
+        ran = run_calls(calls, self.settings)
+        ran_ordered = run_ordered(ordered, self.settings)
+        done = [*outcome.confirmed, *ran.done, *ran_ordered.done]
+        failures.extend([*ran.failures, *ran_ordered.failures])
+        store.finish_batch(
+            done,
+            failures,
+            max_attempts=self.settings.max_attempts,
+            keep_sent=not self.settings.delete_after_send,
+        )
+        for notice in [*ran.notices, *ran_ordered.notices]:
+            notice()
         if failures:
             logger.warning(
                 "batch of %d: %d delivered, %d failed",
-                len(rows),
-                len(outcome.confirmed),
+                len(rows) + len(ordered),
+                len(done),
                 len(failures),
             )
         return BatchReport(
-            claimed=len(rows),
-            delivered=len(outcome.confirmed),
+            claimed=len(rows) + len(ordered),
+            delivered=len(done),
             failed=len(failures),
             transport_failed=bool(outcome.unconfirmed),
         )

@@ -32,6 +32,8 @@ class EventRow:
     headers: Any
     message_id: uuid.UUID
     attempts: int
+    function: str | None = None  # kind 'call': the registered function's import path
+    args: Any = None  # kind 'call': {"args": [...], "kwargs": {...}}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Failure:
 
     ``counts``: the failure is the event's own (broker refusal), so it counts toward
     ``MAX_ATTEMPTS``; a lost connection does not. ``final``: dead at once (the row is invalid).
+    ``mortal=False``: never dead however many attempts (a keep-order head under 'block').
     """
 
     event_id: int
@@ -47,6 +50,7 @@ class Failure:
     delay: float
     counts: bool = True
     final: bool = False
+    mortal: bool = True
 
 
 class EventStore:
@@ -61,15 +65,45 @@ class EventStore:
             cur.execute(query("claim_batch"), {"streams": list(streams), "limit": limit})
             return cur.fetchall()
 
+    def claim_ordered(self, streams: Sequence[str], limit: int) -> list[EventRow]:
+        """Lock every keep-order stream no other relay holds; return their runnable rows.
+
+        Rows come stream by stream, each stream's in id order from its head. The streams'
+        advisory locks are held until :meth:`finish_batch` commits.
+        """
+        rows: list[EventRow] = []
+        with translate_errors():
+            with self.conn.cursor() as cur:
+                cur.execute(query("ordered_streams"), {"streams": list(streams)})
+                names = [name for (name,) in cur.fetchall()]
+            for name in names:
+                with self.conn.cursor() as cur:
+                    cur.execute(query("lock_ordered_stream"), {"stream": name})
+                    locked = cur.fetchone()
+                if not locked or not locked[0]:
+                    continue
+                # A new statement, so a new snapshot: it sees what the previous holder committed.
+                with self.conn.cursor(row_factory=class_row(EventRow)) as cur:
+                    cur.execute(query("claim_ordered"), {"stream": name, "limit": limit})
+                    rows.extend(cur.fetchall())
+        return rows
+
     def finish_batch(
-        self, delivered: Iterable[int], failures: Sequence[Failure], *, max_attempts: int
+        self,
+        delivered: Iterable[int],
+        failures: Sequence[Failure],
+        *,
+        max_attempts: int,
+        keep_sent: bool = False,
     ) -> None:
-        """Delete delivered events, record failures, and commit the batch's transaction."""
+        """Delete delivered events (mark them sent when ``keep_sent``), record failures, and
+        commit the batch's transaction."""
         delivered_ids = list(delivered)
         with translate_errors():
             with self.conn.cursor() as cur:
                 if delivered_ids:
-                    cur.execute(query("delete_events"), {"ids": delivered_ids})
+                    done = query("mark_sent" if keep_sent else "delete_events")
+                    cur.execute(done, {"ids": delivered_ids})
                 if failures:
                     cur.execute(
                         query("record_failures"),
@@ -79,6 +113,7 @@ class EventStore:
                             "delays": [f.delay for f in failures],
                             "counts": [f.counts for f in failures],
                             "finals": [f.final for f in failures],
+                            "mortals": [f.mortal for f in failures],
                             "max_attempts": max_attempts,
                         },
                     )

@@ -2,10 +2,12 @@
 
 -- name: claim_batch
 -- Pending, due rows in id order; rows another relay holds are skipped, never waited for.
-SELECT id, stream, kind, destination, body, headers, message_id, attempts
+-- Keep-order rows are left to claim_ordered.
+SELECT id, stream, kind, destination, body, headers, message_id, attempts, function, args
 FROM pgoutbox_event
 WHERE status = 'pending'
   AND available_at <= now()
+  AND NOT ordered
   AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
 ORDER BY id
 LIMIT %(limit)s
@@ -16,23 +18,25 @@ DELETE FROM pgoutbox_event WHERE id = ANY(%(ids)s::bigint[])
 
 -- name: record_failures
 -- One attempt more per row, its error, its next due time; 'dead' when a row that counts its
--- attempts reaches the maximum.
+-- attempts reaches the maximum (unless it is immortal: a keep-order head under 'block').
 UPDATE pgoutbox_event AS e
 SET attempts = e.attempts + 1,
     last_error = f.error,
     available_at = now() + make_interval(secs => f.delay),
-    status = CASE WHEN f.final OR (f.counts AND e.attempts + 1 >= %(max_attempts)s)
+    status = CASE WHEN f.final OR (f.counts AND f.mortal AND e.attempts + 1 >= %(max_attempts)s)
                   THEN 'dead' ELSE 'pending' END
 FROM unnest(%(ids)s::bigint[], %(errors)s::text[], %(delays)s::float8[],
-            %(counts)s::boolean[], %(finals)s::boolean[]) AS f(id, error, delay, counts, final)
+            %(counts)s::boolean[], %(finals)s::boolean[], %(mortals)s::boolean[])
+     AS f(id, error, delay, counts, final, mortal)
 WHERE e.id = f.id
 
 -- name: heartbeat
 SELECT pg_notification_queue_usage()
 
 -- name: insert_message
-INSERT INTO pgoutbox_event (stream, kind, destination, body, headers)
-VALUES (%(stream)s, 'message', %(destination)s, %(body)s, %(headers)s::jsonb)
+INSERT INTO pgoutbox_event (stream, kind, destination, body, headers, message_id)
+VALUES (%(stream)s, 'message', %(destination)s, %(body)s, %(headers)s::jsonb,
+        coalesce(%(message_id)s::uuid, gen_random_uuid()))
 RETURNING message_id
 
 -- name: notify_mode
@@ -44,3 +48,68 @@ SELECT pgoutbox_relay_busy_v2()
 
 -- name: relay_idle
 SELECT pgoutbox_relay_idle_v2()
+
+-- name: mark_sent
+-- DELETE_AFTER_SEND = False: keep the row as 'sent' until event_cleaner removes it.
+UPDATE pgoutbox_event SET status = 'sent', sent_at = now(), available_at = now()
+WHERE id = ANY(%(ids)s::bigint[])
+
+-- Function events (producer/functions.py). Advisory lock classes: 1885831010 ('pgob') is
+-- taken by producers of a keep-order stream, 1885831026 ('pgor') by the relay running it;
+-- the second int is hashtext(stream) (a collision only serializes two streams more).
+
+-- name: insert_call
+-- publish-on-commit: durable in the caller's transaction, leased so the listener leaves it
+-- to the producer's on-commit hook until the lease runs out.
+INSERT INTO pgoutbox_event (stream, kind, function, args, available_at)
+VALUES (%(stream)s, 'call', %(function)s, %(args)s::jsonb,
+        now() + make_interval(secs => %(lease)s))
+RETURNING id
+
+-- name: insert_ordered_call
+-- keep-order: the stream's producer lock is taken before the id is drawn and held to the end
+-- of the transaction, so ids of one stream are drawn in commit order. One statement, so that
+-- the lock also holds in autocommit.
+WITH stream_lock AS (SELECT pg_advisory_xact_lock(1885831010, hashtext(%(stream)s)))
+INSERT INTO pgoutbox_event (stream, kind, function, args, ordered)
+SELECT %(stream)s, 'call', %(function)s, %(args)s::jsonb, true FROM stream_lock
+RETURNING id
+
+-- name: claim_call
+-- The producer's on-commit hook takes its own row unless a relay has it or has tried it.
+SELECT id FROM pgoutbox_event
+WHERE id = %(id)s AND status = 'pending' AND attempts = 0 AND NOT ordered
+FOR UPDATE SKIP LOCKED
+
+-- name: ordered_streams
+SELECT DISTINCT stream
+FROM pgoutbox_event
+WHERE status = 'pending'
+  AND ordered
+  AND available_at <= now()
+  AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
+
+-- name: lock_ordered_stream
+-- One relay per keep-order stream; the others go on with other streams.
+SELECT pg_try_advisory_xact_lock(1885831026, hashtext(%(stream)s))
+
+-- name: claim_ordered
+-- The stream's pending rows from its head, in id order, up to the first one not yet due (a
+-- failed head waiting for its retry holds back everything behind it).
+SELECT id, stream, kind, destination, body, headers, message_id, attempts, function, args
+FROM pgoutbox_event
+WHERE stream = %(stream)s
+  AND status = 'pending'
+  AND ordered
+  AND id < coalesce(
+      (SELECT min(id) FROM pgoutbox_event
+       WHERE stream = %(stream)s AND status = 'pending' AND ordered AND available_at > now()),
+      9223372036854775807)
+ORDER BY id
+LIMIT %(limit)s
+FOR UPDATE
+
+-- name: delete_sent_before
+-- event_cleaner: kept 'sent' rows older than TIME_TO_DELETE; never pending or dead ones.
+DELETE FROM pgoutbox_event
+WHERE status = 'sent' AND sent_at < now() - make_interval(secs => %(seconds)s)

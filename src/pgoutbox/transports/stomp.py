@@ -47,15 +47,15 @@ class _RedactPasscode(logging.Filter):
 logging.getLogger("stomp.py").addFilter(_RedactPasscode())
 
 
-class _FrameTracker(stomp.ConnectionListener):  # type: ignore[misc]
-    """Collects CONNECTED, RECEIPT, ERROR and disconnection from stomp.py's receiver thread."""
+class ConnectionState(stomp.ConnectionListener):  # type: ignore[misc]
+    """CONNECTED, RECEIPT and disconnection as seen by stomp.py's receiver thread; wait on
+    :attr:`changed` for them."""
 
     def __init__(self) -> None:
         self.changed = threading.Condition()
         self.connected = False
         self.disconnected = False
         self.receipts: set[str] = set()
-        self.errors: dict[str, str] = {}  # receipt id ("" when the broker named none) -> reason
 
     def on_connected(self, frame: Any) -> None:
         with self.changed:
@@ -66,6 +66,19 @@ class _FrameTracker(stomp.ConnectionListener):  # type: ignore[misc]
         with self.changed:
             self.receipts.add(frame.headers.get("receipt-id", ""))
             self.changed.notify_all()
+
+    def on_disconnected(self) -> None:
+        with self.changed:
+            self.disconnected = True
+            self.changed.notify_all()
+
+
+class _FrameTracker(ConnectionState):
+    """A publishing connection's state, plus every ERROR frame by the receipt it names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: dict[str, str] = {}  # receipt id ("" when the broker named none) -> reason
 
     def on_error(self, frame: Any) -> None:
         body = (
@@ -83,10 +96,34 @@ class _FrameTracker(stomp.ConnectionListener):  # type: ignore[misc]
             self.errors[receipt_id] = reason
             self.changed.notify_all()
 
-    def on_disconnected(self) -> None:
-        with self.changed:
-            self.disconnected = True
-            self.changed.notify_all()
+
+def new_connection(settings: Settings) -> stomp.StompConnection12:
+    """Return an unconnected stomp.py connection configured from the settings (hosts, vhost,
+    heartbeats, TLS); bodies stay bytes (``auto_decode=False``)."""
+    conn = stomp.StompConnection12(
+        host_and_ports=list(settings.stomp_hosts),
+        heartbeats=settings.stomp_heartbeats,
+        vhost=settings.stomp_vhost,
+        timeout=settings.stomp_connect_timeout,
+        reconnect_attempts_max=1,
+        auto_decode=False,
+    )
+    if settings.stomp_use_ssl:
+        conn.set_ssl(
+            for_hosts=list(settings.stomp_hosts),
+            key_file=settings.stomp_ssl_key_file,
+            cert_file=settings.stomp_ssl_cert_file,
+            ca_certs=settings.stomp_ssl_ca_certs,
+            password=settings.stomp_ssl_password,
+        )
+    return conn
+
+
+def set_nodelay(conn: stomp.StompConnection12) -> None:
+    """Turn Nagle's algorithm off on a connected stomp.py connection (see the module doc)."""
+    sock = getattr(conn.transport, "socket", None)
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class StompTransport:
@@ -108,31 +145,14 @@ class StompTransport:
             return
         self.close()
         settings = self._settings
-        conn = stomp.StompConnection12(
-            host_and_ports=list(settings.stomp_hosts),
-            heartbeats=settings.stomp_heartbeats,
-            vhost=settings.stomp_vhost,
-            timeout=settings.stomp_connect_timeout,
-            reconnect_attempts_max=1,
-            auto_decode=False,
-        )
-        if settings.stomp_use_ssl:
-            conn.set_ssl(
-                for_hosts=list(settings.stomp_hosts),
-                key_file=settings.stomp_ssl_key_file,
-                cert_file=settings.stomp_ssl_cert_file,
-                ca_certs=settings.stomp_ssl_ca_certs,
-                password=settings.stomp_ssl_password,
-            )
+        conn = new_connection(settings)
         tracker = _FrameTracker()
         conn.set_listener("pgoutbox", tracker)
         try:
             conn.connect(settings.stomp_username, settings.stomp_passcode, wait=False)
         except (stomp.exception.StompException, OSError) as exc:
             raise TransportUnavailable(f"cannot connect to the STOMP broker: {exc!r}") from exc
-        sock = getattr(conn.transport, "socket", None)
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(conn)
         with tracker.changed:
             tracker.changed.wait_for(
                 lambda: tracker.connected or tracker.errors or tracker.disconnected,

@@ -1,0 +1,1 @@
+"""Translations of the settings dicts of the libraries pgoutbox replaces."""
