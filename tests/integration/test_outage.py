@@ -79,3 +79,28 @@ def test_events_relay_once_fails_when_the_broker_is_unreachable(settings, broker
     row = OutboxEvent.objects.get()
     assert (row.status, row.attempts) == ("pending", 1)
     assert "STOMP" in (row.last_error or "")
+
+
+class _BrokenTransport:
+    """A transport breaking its contract: ``publish_batch`` raises something unexpected."""
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def publish_batch(self, messages):
+        raise RuntimeError("transport bug")
+
+
+def test_an_unexpected_transport_error_keeps_the_batch_and_the_relay_alive(settings, relay_thread):
+    settings.PGOUTBOX = {**settings.PGOUTBOX, "RECONNECT_BACKOFF_MAX": 0.2}
+    runner = relay_thread(poll_interval=0.1, transport=_BrokenTransport())
+    pgoutbox.send("/queue/x", "kept")
+
+    assert _wait_until(lambda: OutboxEvent.objects.filter(attempts__gte=2).exists(), timeout=10)
+    row = OutboxEvent.objects.get()
+    assert row.status == "pending"
+    assert "transport error: RuntimeError('transport bug')" in (row.last_error or "")
+    assert runner.thread.is_alive()

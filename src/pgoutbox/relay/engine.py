@@ -275,8 +275,14 @@ class Relay:
         try:
             return self.transport.publish_batch(messages)
         except TransportUnavailable as exc:
-            every = frozenset(m.event_id for m in messages)
-            return PublishOutcome(frozenset(), {}, every, failure=str(exc))
+            failure = str(exc)
+        except Exception as exc:
+            # A transport that breaks its contract must not take the relay down: nothing was
+            # confirmed, so the batch is kept and retried like after an outage.
+            logger.exception("transport failed unexpectedly")
+            failure = f"transport error: {exc!r}"
+        self.transport.close()
+        return PublishOutcome(frozenset(), {}, frozenset(m.event_id for m in messages), failure)
 
     def _note_transport_failure(self, reason: str) -> float:
         """Back off from the broker; return the delay also given to the unconfirmed rows."""

@@ -122,8 +122,14 @@ def new_connection(settings: Settings) -> stomp.StompConnection12:
 def set_nodelay(conn: stomp.StompConnection12) -> None:
     """Turn Nagle's algorithm off on a connected stomp.py connection (see the module doc)."""
     sock = getattr(conn.transport, "socket", None)
-    if sock is not None:
+    if sock is None:
+        return
+    try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        # The broker (or a proxy) closed the socket right after accepting it; the wait for
+        # CONNECTED that follows reports that as TransportUnavailable.
+        logger.debug("STOMP socket closed before TCP_NODELAY could be set", exc_info=True)
 
 
 class StompTransport:
