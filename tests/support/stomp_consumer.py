@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import stomp
+
+from pgoutbox.transports.stomp import ConnectionState
 
 
 @dataclass(frozen=True)
@@ -22,46 +23,39 @@ class Received:
         return self.headers["pgoutbox-message-id"]
 
 
-class StompConsumer(stomp.ConnectionListener):  # type: ignore[misc]
+class StompConsumer(ConnectionState):
     """Subscribes to one destination with auto-ack and keeps every message."""
 
     def __init__(self, host: str, port: int, destination: str | None = None) -> None:
+        super().__init__()
         self.destination = destination or f"/topic/pgoutbox-test-{uuid.uuid4().hex}"
         self.messages: list[Received] = []
-        self._changed = threading.Condition()
         self._conn = stomp.StompConnection12([(host, port)], vhost="/", auto_decode=False)
         self._conn.set_listener("consumer", self)
 
-    def start(self) -> StompConsumer:
+    def start(self) -> Self:
         self._conn.connect("guest", "guest", wait=True)
         self._conn.subscribe(self.destination, id="1", ack="auto", headers={"receipt": "sub"})
-        with self._changed:  # subscribed once the broker answered the receipt
-            if not self._changed.wait_for(lambda: self._subscribed, 10):
+        with self.changed:  # subscribed once the broker answered the receipt
+            if not self.changed.wait_for(lambda: "sub" in self.receipts, 10):
                 raise TimeoutError(f"no SUBSCRIBE receipt for {self.destination}")
         return self
 
-    _subscribed = False
-
-    def on_receipt(self, frame: Any) -> None:
-        with self._changed:
-            self._subscribed = True
-            self._changed.notify_all()
-
     def on_message(self, frame: Any) -> None:
-        with self._changed:
+        with self.changed:
             self.messages.append(Received(dict(frame.headers), frame.body, time.time()))
-            self._changed.notify_all()
+            self.changed.notify_all()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         """Wait until ``count`` messages arrived (or the timeout passed); return them all."""
-        with self._changed:
-            self._changed.wait_for(lambda: len(self.messages) >= count, timeout)
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.messages) >= count, timeout)
             return list(self.messages)
 
     def quiet_for(self, seconds: float) -> list[Received]:
         """Wait ``seconds`` more (to catch late or duplicate messages); return them all."""
         time.sleep(seconds)
-        with self._changed:
+        with self.changed:
             return list(self.messages)
 
     def stop(self) -> None:

@@ -148,31 +148,21 @@ def test_event_payload_is_the_first_positional_argument():
     assert get_event_payload([1]) == {}
 
 
-def test_keep_order_policy_for_a_failing_head():
-    blocked, goes_on = head_failure(
-        1, "e", attempts=99, delay=1.0, final=True, policy="block", max_attempts=3
+@pytest.mark.parametrize(
+    ("policy", "attempts", "final", "mortal", "goes_on"),
+    [
+        ("block", 99, True, False, False),  # a blocked head never dies, even when invalid
+        ("dead-letter-and-continue", 1, False, True, False),  # still has attempts left
+        ("dead-letter-and-continue", 2, False, True, True),  # its last attempt: stream goes on
+    ],
+)
+def test_keep_order_policy_for_a_failing_head(policy, attempts, final, mortal, goes_on):
+    failure, moves_on = head_failure(
+        1, "e", attempts=attempts, delay=1.0, final=final, policy=policy, max_attempts=3
     )
-    assert (blocked.mortal, blocked.final, goes_on) == (False, False, False)
-    failure, goes_on = head_failure(
-        1,
-        "e",
-        attempts=1,
-        delay=1.0,
-        final=False,
-        policy="dead-letter-and-continue",
-        max_attempts=3,
-    )
-    assert (failure.mortal, goes_on) == (True, False)
-    _, goes_on = head_failure(
-        1,
-        "e",
-        attempts=2,
-        delay=1.0,
-        final=False,
-        policy="dead-letter-and-continue",
-        max_attempts=3,
-    )
-    assert goes_on
+    assert (failure.mortal, moves_on) == (mortal, goes_on)
+    if policy == "block":
+        assert failure.final is False
     _, goes_on = head_failure(
         1, "e", attempts=0, delay=1.0, final=True, policy="dead-letter-and-continue", max_attempts=3
     )
