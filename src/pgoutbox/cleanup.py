@@ -1,4 +1,4 @@
-"""Removing what is done: kept 'sent' events past their retention."""
+"""Removing what is done: kept 'sent' events and consumer inbox rows past their retention."""
 
 from __future__ import annotations
 
@@ -19,4 +19,17 @@ def delete_sent_events(older_than: datetime.timedelta, *, using: str) -> int:
         cursor.execute(query("delete_sent_before"), {"seconds": older_than.total_seconds()})
         deleted: int = cursor.rowcount
     logger.info("deleted %d sent events", deleted, extra={"deleted": deleted})
+    return deleted
+
+
+def delete_received_messages(older_than_days: int, *, using: str) -> int:
+    """Delete inbox rows received more than ``older_than_days`` days ago; return how many.
+
+    A message redelivered after its inbox row is gone is handled again: keep the window longer
+    than any redelivery can take.
+    """
+    with connections[using].cursor() as cursor:
+        cursor.execute(query("delete_received_before"), {"days": older_than_days})
+        deleted: int = cursor.rowcount
+    logger.info("deleted %d inbox rows", deleted, extra={"deleted": deleted})
     return deleted

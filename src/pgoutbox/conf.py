@@ -70,6 +70,7 @@ class Settings:
     publish_on_commit_lease: float = 10.0
     delete_after_send: bool = True
     time_to_delete: datetime.timedelta = datetime.timedelta(days=7)
+    days_to_keep_data: int = 30
     default_encoder: type[json.JSONEncoder] = DjangoJSONEncoder
     keep_order_poison_policy: str = "block"
     function_modules: tuple[str, ...] = ()
@@ -270,6 +271,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "publish_on_commit_lease": _positive_number,
     "delete_after_send": _flag,
     "time_to_delete": _timedelta,
+    "days_to_keep_data": _positive_int,
     "default_encoder": _encoder,
     "keep_order_poison_policy": _choice(*POISON_POLICIES),
     "function_modules": _modules,

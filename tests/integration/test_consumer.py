@@ -4,6 +4,8 @@ reconnect, and the command as a process."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import io
 import json
 import threading
 import time
@@ -14,7 +16,9 @@ from typing import Any, Self
 
 import pytest
 import stomp
+from django.core.management import call_command
 from django.db import transaction
+from django.utils import timezone
 
 import pgoutbox
 from pgoutbox.conf import get_settings
@@ -309,3 +313,22 @@ def test_publish_is_an_alias_of_outbox_listen(stomp_consumer, tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_event_cleaner_deletes_inbox_rows_older_than_days_to_keep_data(settings):
+    old = ReceivedMessage.objects.create(message_id="old")
+    recent = ReceivedMessage.objects.create(message_id="recent")
+    ReceivedMessage.objects.filter(pk=old.pk).update(
+        received_at=timezone.now() - datetime.timedelta(days=31)
+    )
+    ReceivedMessage.objects.filter(pk=recent.pk).update(
+        received_at=timezone.now() - datetime.timedelta(days=29)
+    )
+    out = io.StringIO()
+    call_command("event_cleaner", stdout=out)
+    assert "Successfully deleted 1 inbox rows" in out.getvalue()
+    assert list(ReceivedMessage.objects.values_list("message_id", flat=True)) == ["recent"]
+
+    settings.PGOUTBOX = {**settings.PGOUTBOX, "DAYS_TO_KEEP_DATA": 7}
+    call_command("event_cleaner", stdout=io.StringIO())
+    assert not ReceivedMessage.objects.exists()

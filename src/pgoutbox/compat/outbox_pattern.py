@@ -55,6 +55,7 @@ _RENAMED = {
     "DEFAULT_PRODUCER_WAITING_TIME": "POLL_INTERVAL",
     "DEFAULT_MAXIMUM_RETRY_ATTEMPTS": "MAX_ATTEMPTS",
     "DEFAULT_MAXIMUM_BACKOFF": "RECONNECT_BACKOFF_MAX",
+    "DAYS_TO_KEEP_DATA": "DAYS_TO_KEEP_DATA",
 }
 
 # Extension points pgoutbox does not have: accepted only at django-outbox-pattern's default.
@@ -84,7 +85,6 @@ _IGNORED = {
     "DEFAULT_CONSUMER_RETRY_WAIT": (
         "a database error in the consumer leaves the message to the broker's redelivery"
     ),
-    "DAYS_TO_KEEP_DATA": "pgoutbox deletes events once sent; no cleanup runs in the hot path",
     "REMOVE_DATA_CACHE_TTL": "no cleanup runs in the hot path, so no cache throttles it",
     "OUTBOX_PATTERN_PUBLISHER_CACHE_KEY": "no cleanup runs in the hot path",
     "OUTBOX_PATTERN_CONSUMER_CACHE_KEY": "no cleanup runs in the hot path",

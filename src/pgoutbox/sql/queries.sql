@@ -109,6 +109,12 @@ ORDER BY id
 LIMIT %(limit)s
 FOR UPDATE
 
+-- name: delete_received_before
+-- event_cleaner: inbox rows older than DAYS_TO_KEEP_DATA (the window in which a redelivered
+-- message id is still recognised).
+DELETE FROM pgoutbox_received
+WHERE received_at < now() - make_interval(days => %(days)s)
+
 -- name: delete_sent_before
 -- event_cleaner: kept 'sent' rows older than TIME_TO_DELETE; never pending or dead ones.
 DELETE FROM pgoutbox_event

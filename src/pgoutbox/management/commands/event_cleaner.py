@@ -1,4 +1,5 @@
-"""``manage.py event_cleaner``: delete kept 'sent' events older than ``TIME_TO_DELETE``."""
+"""``manage.py event_cleaner``: delete kept 'sent' events older than ``TIME_TO_DELETE`` and
+consumer inbox rows older than ``DAYS_TO_KEEP_DATA`` days."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from pgoutbox.cleanup import delete_sent_events
+from pgoutbox.cleanup import delete_received_messages, delete_sent_events
 from pgoutbox.conf import get_settings
 
 
 class Command(BaseCommand):
-    help = "Delete sent outbox events older than TIME_TO_DELETE; never pending or dead ones."
+    help = (
+        "Delete sent outbox events older than TIME_TO_DELETE (never pending or dead ones) and "
+        "inbox rows older than DAYS_TO_KEEP_DATA days."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         settings = get_settings()
         deleted = delete_sent_events(settings.time_to_delete, using=settings.database)
         self.stdout.write(f"Successfully deleted {deleted} events")
+        received = delete_received_messages(settings.days_to_keep_data, using=settings.database)
+        self.stdout.write(f"Successfully deleted {received} inbox rows")
