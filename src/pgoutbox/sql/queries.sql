@@ -119,3 +119,41 @@ WHERE received_at < now() - make_interval(days => %(days)s)
 -- event_cleaner: kept 'sent' rows older than TIME_TO_DELETE; never pending or dead ones.
 DELETE FROM pgoutbox_event
 WHERE status = 'sent' AND sent_at < now() - make_interval(secs => %(seconds)s)
+
+-- name: status_counts
+-- outbox_status: events per status; pending split into due now and scheduled later (backoff,
+-- publish-on-commit lease); the age of the oldest pending event in seconds.
+SELECT
+    count(*) FILTER (WHERE status = 'pending' AND available_at <= now()) AS pending_due,
+    count(*) FILTER (WHERE status = 'pending' AND available_at > now()) AS pending_later,
+    count(*) FILTER (WHERE status = 'dead') AS dead,
+    count(*) FILTER (WHERE status = 'sent') AS sent,
+    coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')), 0)
+        AS oldest_pending_seconds
+FROM pgoutbox_event
+
+-- name: status_dead
+SELECT id, stream, kind, coalesce(destination, function) AS target, attempts, last_error
+FROM pgoutbox_event
+WHERE status = 'dead'
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: status_database
+-- The trigger (installed / disabled / missing), the NOTIFY mode this database's sessions get,
+-- the NOTIFY queue usage and the relay sessions connected (application_name 'pgoutbox').
+SELECT
+    (SELECT tgenabled FROM pg_trigger
+     WHERE tgrelid = 'pgoutbox_event'::regclass AND tgname = 'pgoutbox_notify_v2') AS trigger,
+    coalesce(nullif(current_setting('pgoutbox.notify', true), ''), 'on') AS notify_mode,
+    pg_notification_queue_usage() AS notify_queue_usage,
+    (SELECT count(*) FROM pg_stat_activity
+     WHERE application_name = 'pgoutbox' AND datname = current_database()) AS relay_sessions
+
+-- name: requeue_dead
+-- outbox_requeue: dead events back to pending, due now, with a fresh attempt count;
+-- last_error is kept as the history of why they died.
+UPDATE pgoutbox_event
+SET status = 'pending', attempts = 0, available_at = now()
+WHERE status = 'dead' AND (%(all)s OR id = ANY(%(ids)s::bigint[]))
+RETURNING id

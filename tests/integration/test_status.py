@@ -1,0 +1,101 @@
+"""``outbox_status`` shows what an operator must see; ``outbox_requeue`` brings dead back."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+import pgoutbox
+from pgoutbox.models import OutboxEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _status(*args: str) -> dict:
+    out = io.StringIO()
+    call_command("outbox_status", "--json", *args, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def _dead_event(destination: str, error: str) -> int:
+    pgoutbox.send(destination, "poison")
+    event = OutboxEvent.objects.latest("id")
+    OutboxEvent.objects.filter(pk=event.pk).update(status="dead", attempts=25, last_error=error)
+    return event.pk
+
+
+def test_status_reports_backlog_dead_events_and_the_trigger():
+    pgoutbox.send("/queue/a", "due")
+    pgoutbox.send("/queue/a", "later")
+    OutboxEvent.objects.filter(body=b"later").update(available_at="2999-01-01T00:00:00Z")
+    dead = _dead_event("/exchange/missing/x", "broker rejected: no exchange 'missing'")
+
+    status = _status()
+
+    assert (status["pending_due"], status["pending_later"], status["dead"]) == (1, 1, 1)
+    assert status["trigger"] == "installed"
+    assert status["notify_mode"] == "on"
+    assert status["oldest_pending_seconds"] >= 0
+    assert status["latest_dead"] == [
+        {
+            "id": dead,
+            "stream": "",
+            "kind": "message",
+            "target": "/exchange/missing/x",
+            "attempts": 25,
+            "last_error": "broker rejected: no exchange 'missing'",
+        }
+    ]
+    assert status["healthy"] is False
+    with pytest.raises(CommandError, match="unhealthy"):
+        call_command("outbox_status", "--fail-unhealthy", stdout=io.StringIO())
+
+
+def test_status_sees_a_disabled_trigger_and_the_notify_mode():
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE pgoutbox_event DISABLE TRIGGER pgoutbox_notify_v2")
+        cursor.execute("SET pgoutbox.notify = 'off'")
+    try:
+        status = _status()
+        assert (status["trigger"], status["notify_mode"]) == ("disabled", "off")
+        assert status["healthy"] is False
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE pgoutbox_event ENABLE TRIGGER pgoutbox_notify_v2")
+            cursor.execute("RESET pgoutbox.notify")
+    assert _status()["healthy"] is True
+    call_command("outbox_status", "--fail-unhealthy", stdout=io.StringIO())
+
+
+def test_requeued_dead_event_is_delivered(stomp_consumer, relay_thread):
+    consumer = stomp_consumer()
+    dead = _dead_event(consumer.destination, "broker rejected: once upon a time")
+    other_dead = _dead_event(consumer.destination, "stays dead")
+    relay_thread(poll_interval=0.2)
+    assert consumer.quiet_for(0.5) == []
+
+    out = io.StringIO()
+    call_command("outbox_requeue", str(dead), stdout=out)
+
+    assert f"requeued 1 events: [{dead}]" in out.getvalue()
+    assert [m.body for m in consumer.wait_for(1, timeout=5)] == [b"poison"]
+    deadline = time.monotonic() + 5  # the row goes once the batch's transaction commits
+    while OutboxEvent.objects.filter(pk=dead).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(OutboxEvent.objects.values_list("pk", "status")) == [(other_dead, "dead")]
+
+
+def test_requeue_needs_ids_or_all():
+    with pytest.raises(CommandError, match="ids, or pass --all"):
+        call_command("outbox_requeue")
+    first = _dead_event("/queue/a", "x")
+    second = _dead_event("/queue/b", "y")
+    call_command("outbox_requeue", "--all", stdout=io.StringIO())
+    rows = OutboxEvent.objects.filter(pk__in=[first, second])
+    assert {(r.status, r.attempts) for r in rows} == {("pending", 0)}
+    assert {r.last_error for r in rows} == {"x", "y"}  # kept as history
