@@ -31,8 +31,13 @@ from pgoutbox.conf import Settings, get_settings
 from pgoutbox.consumer import inbox
 from pgoutbox.consumer.payload import Payload
 from pgoutbox.errors import TransportUnavailable
-from pgoutbox.relay.backoff import compute_backoff
-from pgoutbox.transports.stomp import ConnectionState, new_connection, set_nodelay
+from pgoutbox.relay.backoff import reconnect_delay
+from pgoutbox.transports.stomp import (
+    ConnectionState,
+    close_connection,
+    new_connection,
+    start_connection,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +87,7 @@ class _Connection(ConnectionState):
 
     def open(self) -> None:
         """Connect; raise ``TransportUnavailable`` when the broker is unreachable or refuses."""
-        settings = self.settings
-        try:
-            self.conn.connect(settings.stomp_username, settings.stomp_passcode, wait=False)
-        except (stomp.exception.StompException, OSError) as exc:
-            raise TransportUnavailable(f"cannot connect to the STOMP broker: {exc!r}") from exc
-        set_nodelay(self.conn)
+        start_connection(self.conn, self.settings)
         self._wait(lambda: self.connected, "no CONNECTED frame in time")
 
     def request(self, send: Callable[[str], None], receipt: str) -> None:
@@ -125,15 +125,7 @@ class _Connection(ConnectionState):
             logger.warning("could not %s a message: %r", "ack" if accept else "nack", exc)
 
     def close(self) -> None:
-        try:
-            if self.conn.is_connected():
-                self.conn.disconnect()
-        except Exception:  # already gone: nothing to tell the broker
-            logger.debug("STOMP disconnect failed", exc_info=True)
-        try:
-            self.conn.transport.stop()
-        except Exception:
-            logger.debug("STOMP transport stop failed", exc_info=True)
+        close_connection(self.conn)
 
 
 class Subscriber:
@@ -171,9 +163,7 @@ class Subscriber:
                 except TransportUnavailable as exc:
                     connection.close()
                     failures += 1
-                    delay = compute_backoff(
-                        failures, base=0.5, cap=self.settings.reconnect_backoff_max
-                    )
+                    delay = reconnect_delay(failures, self.settings)
                     logger.warning("broker unavailable, retrying in %.1fs: %s", delay, exc)
                     stop.wait(delay)
                     continue

@@ -31,7 +31,8 @@ from django.db import connections, transaction
 from pgoutbox import registry, signals
 from pgoutbox.conf import PUBLISH_STRATEGIES, Settings, get_settings
 from pgoutbox.errors import InvalidEventError, SerializationError
-from pgoutbox.relay.backoff import compute_backoff
+from pgoutbox.relay.backoff import retry_delay
+from pgoutbox.relay.store import Failure, failure_params
 from pgoutbox.sql import query
 from pgoutbox.validation import stream_error
 
@@ -198,21 +199,12 @@ def _run_claimed(
             )
             capture_exception(settings, exc)
             final = isinstance(exc, settings.non_retryable_exceptions)
-            delay = compute_backoff(
-                1, base=settings.retry_backoff_base, cap=settings.retry_backoff_max
+            failure = Failure(
+                event_id, f"{type(exc).__name__}: {exc}", retry_delay(1, settings), final=final
             )
             with connections[alias].cursor() as cursor:
                 cursor.execute(
-                    query("record_failures"),
-                    {
-                        "ids": [event_id],
-                        "errors": [f"{type(exc).__name__}: {exc}"],
-                        "delays": [delay],
-                        "counts": [True],
-                        "finals": [final],
-                        "mortals": [True],
-                        "max_attempts": settings.max_attempts,
-                    },
+                    query("record_failures"), failure_params([failure], settings.max_attempts)
                 )
             if final or settings.max_attempts <= 1:
                 return signals.event_permanently_failed

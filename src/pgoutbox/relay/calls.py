@@ -17,7 +17,7 @@ from typing import Any
 
 from pgoutbox import signals
 from pgoutbox.conf import Settings
-from pgoutbox.relay.backoff import compute_backoff
+from pgoutbox.relay.backoff import retry_delay
 from pgoutbox.relay.dispatch import to_call
 from pgoutbox.relay.ordering import head_failure
 from pgoutbox.relay.store import EventRow, Failure
@@ -126,9 +126,7 @@ def capture_exception(settings: Settings, exc: Exception) -> None:
 
 
 def _delay(row: EventRow, settings: Settings) -> float:
-    return compute_backoff(
-        row.attempts + 1, base=settings.retry_backoff_base, cap=settings.retry_backoff_max
-    )
+    return retry_delay(row.attempts + 1, settings)
 
 
 def _notice(outcome: CallsOutcome, signal: Any, attempt: _Attempt) -> None:

@@ -20,7 +20,7 @@ import psycopg
 from pgoutbox.conf import Settings
 from pgoutbox.errors import DatabaseError, TransportUnavailable
 from pgoutbox.relay.adaptive import BusyLock, adaptive_mode
-from pgoutbox.relay.backoff import compute_backoff
+from pgoutbox.relay.backoff import reconnect_delay, retry_delay
 from pgoutbox.relay.calls import run_calls, run_ordered
 from pgoutbox.relay.dispatch import to_message
 from pgoutbox.relay.listener import NotificationListener, channels_for
@@ -91,9 +91,7 @@ class Relay:
                         self.tick(stop)
                 except Exception as exc:
                     reconnects += 1
-                    delay = compute_backoff(
-                        reconnects, base=0.5, cap=self.settings.reconnect_backoff_max
-                    )
+                    delay = reconnect_delay(reconnects, self.settings)
                     if isinstance(exc, DatabaseError):
                         logger.warning(
                             "database unavailable, reconnecting in %.1fs: %s", delay, exc
@@ -225,11 +223,7 @@ class Relay:
         outcome = self._publish(messages)
         attempts = {row.id: row.attempts for row in rows}
         for event_id, reason in outcome.rejected.items():
-            delay = compute_backoff(
-                attempts[event_id] + 1,
-                base=self.settings.retry_backoff_base,
-                cap=self.settings.retry_backoff_max,
-            )
+            delay = retry_delay(attempts[event_id] + 1, self.settings)
             failures.append(Failure(event_id, f"broker rejected: {reason}", delay))
         if outcome.unconfirmed:
             delay = self._note_transport_failure(outcome.failure or "not confirmed")
@@ -288,9 +282,7 @@ class Relay:
         """Back off from the broker; return the delay also given to the unconfirmed rows."""
         self._transport_failures += 1
         self.broker_error = reason
-        delay = compute_backoff(
-            self._transport_failures, base=0.5, cap=self.settings.reconnect_backoff_max
-        )
+        delay = reconnect_delay(self._transport_failures, self.settings)
         self._transport_retry_at = time.monotonic() + delay
         logger.warning("broker unavailable, retrying in %.1fs: %s", delay, reason)
         return delay

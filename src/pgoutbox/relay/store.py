@@ -53,6 +53,19 @@ class Failure:
     mortal: bool = True
 
 
+def failure_params(failures: Sequence[Failure], max_attempts: int) -> dict[str, Any]:
+    """Parameters of the ``record_failures`` query for these failures."""
+    return {
+        "ids": [f.event_id for f in failures],
+        "errors": [f.error for f in failures],
+        "delays": [f.delay for f in failures],
+        "counts": [f.counts for f in failures],
+        "finals": [f.final for f in failures],
+        "mortals": [f.mortal for f in failures],
+        "max_attempts": max_attempts,
+    }
+
+
 class EventStore:
     """Claims, deletes and reschedules events on one non-autocommit connection."""
 
@@ -105,18 +118,7 @@ class EventStore:
                     done = query("mark_sent" if keep_sent else "delete_events")
                     cur.execute(done, {"ids": delivered_ids})
                 if failures:
-                    cur.execute(
-                        query("record_failures"),
-                        {
-                            "ids": [f.event_id for f in failures],
-                            "errors": [f.error for f in failures],
-                            "delays": [f.delay for f in failures],
-                            "counts": [f.counts for f in failures],
-                            "finals": [f.final for f in failures],
-                            "mortals": [f.mortal for f in failures],
-                            "max_attempts": max_attempts,
-                        },
-                    )
+                    cur.execute(query("record_failures"), failure_params(failures, max_attempts))
             self.conn.commit()
 
     def abandon_batch(self) -> None:

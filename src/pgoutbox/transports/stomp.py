@@ -132,6 +132,28 @@ def set_nodelay(conn: stomp.StompConnection12) -> None:
         logger.debug("STOMP socket closed before TCP_NODELAY could be set", exc_info=True)
 
 
+def start_connection(conn: stomp.StompConnection12, settings: Settings) -> None:
+    """Open the socket and send CONNECT (the caller waits for CONNECTED); raise
+    ``TransportUnavailable`` when the broker cannot be reached."""
+    try:
+        conn.connect(settings.stomp_username, settings.stomp_passcode, wait=False)
+    except (stomp.exception.StompException, OSError) as exc:
+        raise TransportUnavailable(f"cannot connect to the STOMP broker: {exc!r}") from exc
+    set_nodelay(conn)
+
+
+def close_connection(conn: stomp.StompConnection12) -> None:
+    """Say DISCONNECT if still connected and stop stomp.py's threads; never raises."""
+    try:
+        conn.disconnect()
+    except Exception:  # already gone: nothing to tell the broker
+        logger.debug("STOMP disconnect failed", exc_info=True)
+    try:
+        conn.transport.stop()
+    except Exception:
+        logger.debug("STOMP transport stop failed", exc_info=True)
+
+
 class StompTransport:
     """Publishes to a STOMP broker (RabbitMQ) with a receipt on every message."""
 
@@ -154,11 +176,7 @@ class StompTransport:
         conn = new_connection(settings)
         tracker = _FrameTracker()
         conn.set_listener("pgoutbox", tracker)
-        try:
-            conn.connect(settings.stomp_username, settings.stomp_passcode, wait=False)
-        except (stomp.exception.StompException, OSError) as exc:
-            raise TransportUnavailable(f"cannot connect to the STOMP broker: {exc!r}") from exc
-        set_nodelay(conn)
+        start_connection(conn, settings)
         with tracker.changed:
             tracker.changed.wait_for(
                 lambda: tracker.connected or tracker.errors or tracker.disconnected,
@@ -174,16 +192,8 @@ class StompTransport:
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            conn.disconnect()
-        except Exception:  # already gone: nothing to tell the broker
-            logger.debug("STOMP disconnect failed", exc_info=True)
-        try:
-            conn.transport.stop()
-        except Exception:
-            logger.debug("STOMP transport stop failed", exc_info=True)
+        if conn is not None:
+            close_connection(conn)
 
     def publish_batch(self, messages: Sequence[Message]) -> PublishOutcome:
         self.open()
