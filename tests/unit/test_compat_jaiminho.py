@@ -149,21 +149,19 @@ def test_event_payload_is_the_first_positional_argument():
 
 
 @pytest.mark.parametrize(
-    ("policy", "attempts", "final", "mortal", "goes_on"),
+    ("policy", "attempts", "final", "dead", "goes_on"),
     [
         ("block", 99, True, False, False),  # a blocked head never dies, even when invalid
-        ("dead-letter-and-continue", 1, False, True, False),  # still has attempts left
-        ("dead-letter-and-continue", 2, False, True, True),  # its last attempt: stream goes on
+        ("dead-letter-and-continue", 2, False, False, False),  # still has attempts left
+        ("dead-letter-and-continue", 3, False, True, True),  # its last attempt: stream goes on
     ],
 )
-def test_keep_order_policy_for_a_failing_head(policy, attempts, final, mortal, goes_on):
+def test_keep_order_policy_for_a_failing_head(policy, attempts, final, dead, goes_on):
     failure, moves_on = head_failure(
         1, "e", attempts=attempts, delay=1.0, final=final, policy=policy, max_attempts=3
     )
-    assert (failure.mortal, moves_on) == (mortal, goes_on)
-    if policy == "block":
-        assert failure.final is False
+    assert (failure.dead, moves_on) == (dead, goes_on)
     _, goes_on = head_failure(
-        1, "e", attempts=0, delay=1.0, final=True, policy="dead-letter-and-continue", max_attempts=3
+        1, "e", attempts=1, delay=1.0, final=True, policy="dead-letter-and-continue", max_attempts=3
     )
     assert goes_on

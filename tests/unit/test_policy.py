@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from pgoutbox.errors import SerializationError
+from pgoutbox.policy import compute_backoff, dies
 from pgoutbox.producer.encoding import encode_body
-from pgoutbox.relay.backoff import compute_backoff
 from pgoutbox.relay.channels import stream_channel
 from pgoutbox.sql import _parse_queries, migrations_dir, queries
 from pgoutbox.transports.base import Message
@@ -125,3 +125,17 @@ def test_every_sql_migration_has_a_django_migration():
         assert sql_file.name in django_file.read_text(), (
             f"{django_file.name} does not apply {sql_file.name}"
         )
+
+
+@pytest.mark.parametrize(
+    ("attempts", "final", "mortal", "dead"),
+    [
+        (1, False, True, False),
+        (3, False, True, True),  # reached MAX_ATTEMPTS
+        (1, True, True, True),  # final: dead at once
+        (99, False, False, False),  # immortal: never dies of attempts
+        (1, True, False, True),  # ...but an invalid row still is final
+    ],
+)
+def test_one_rule_decides_when_an_event_dies(attempts, final, mortal, dead):
+    assert dies(attempts, max_attempts=3, final=final, mortal=mortal) is dead

@@ -31,7 +31,7 @@ from pgoutbox.conf import Settings, get_settings
 from pgoutbox.consumer import inbox
 from pgoutbox.consumer.payload import Payload
 from pgoutbox.errors import TransportUnavailable
-from pgoutbox.relay.backoff import reconnect_delay
+from pgoutbox.policy import reconnect_delay
 from pgoutbox.transports.stomp import (
     ConnectionState,
     close_connection,

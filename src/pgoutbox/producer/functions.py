@@ -31,8 +31,7 @@ from django.db import connections, transaction
 from pgoutbox import registry, signals
 from pgoutbox.conf import PUBLISH_STRATEGIES, Settings, get_settings
 from pgoutbox.errors import InvalidEventError, SerializationError
-from pgoutbox.relay.backoff import retry_delay
-from pgoutbox.relay.store import Failure, failure_params
+from pgoutbox.policy import Failure, dies, failure_params, retry_delay
 from pgoutbox.sql import query
 from pgoutbox.validation import stream_error
 
@@ -199,14 +198,13 @@ def _run_claimed(
             )
             capture_exception(settings, exc)
             final = isinstance(exc, settings.non_retryable_exceptions)
+            dead = dies(1, max_attempts=settings.max_attempts, final=final)
             failure = Failure(
-                event_id, f"{type(exc).__name__}: {exc}", retry_delay(1, settings), final=final
+                event_id, f"{type(exc).__name__}: {exc}", retry_delay(1, settings), dead=dead
             )
             with connections[alias].cursor() as cursor:
-                cursor.execute(
-                    query("record_failures"), failure_params([failure], settings.max_attempts)
-                )
-            if final or settings.max_attempts <= 1:
+                cursor.execute(query("record_failures"), failure_params([failure]))
+            if dead:
                 return signals.event_permanently_failed
             return signals.event_failed_to_publish
         done = "delete_events" if settings.delete_after_send else "mark_sent"

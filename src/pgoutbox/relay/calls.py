@@ -17,10 +17,10 @@ from typing import Any
 
 from pgoutbox import signals
 from pgoutbox.conf import Settings
-from pgoutbox.relay.backoff import retry_delay
+from pgoutbox.policy import Failure, dies, retry_delay
 from pgoutbox.relay.dispatch import to_call
 from pgoutbox.relay.ordering import head_failure
-from pgoutbox.relay.store import EventRow, Failure
+from pgoutbox.relay.store import EventRow
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +50,9 @@ def run_calls(rows: Sequence[EventRow], settings: Settings) -> CallsOutcome:
             outcome.done.append(row.id)
             _notice(outcome, signals.event_published_by_events_relay, attempt)
             continue
-        dies = attempt.final or row.attempts + 1 >= settings.max_attempts
-        outcome.failures.append(
-            Failure(row.id, attempt.error, _delay(row, settings), final=attempt.final)
-        )
-        _notice_failure(outcome, attempt, dies)
+        dead = dies(row.attempts + 1, max_attempts=settings.max_attempts, final=attempt.final)
+        outcome.failures.append(Failure(row.id, attempt.error, _delay(row, settings), dead=dead))
+        _notice_failure(outcome, attempt, dead)
     return outcome
 
 
@@ -74,7 +72,7 @@ def run_ordered(rows: Sequence[EventRow], settings: Settings) -> CallsOutcome:
         failure, goes_on = head_failure(
             row.id,
             attempt.error,
-            attempts=row.attempts,
+            attempts=row.attempts + 1,
             delay=_delay(row, settings),
             final=attempt.final,
             policy=settings.keep_order_poison_policy,

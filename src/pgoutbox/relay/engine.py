@@ -19,12 +19,12 @@ import psycopg
 
 from pgoutbox.conf import Settings
 from pgoutbox.errors import DatabaseError, TransportUnavailable
+from pgoutbox.policy import Failure, dies, reconnect_delay, retry_delay
 from pgoutbox.relay.adaptive import BusyLock, adaptive_mode
-from pgoutbox.relay.backoff import reconnect_delay, retry_delay
 from pgoutbox.relay.calls import run_calls, run_ordered
 from pgoutbox.relay.dispatch import to_message
 from pgoutbox.relay.listener import NotificationListener, channels_for
-from pgoutbox.relay.store import EventRow, EventStore, Failure
+from pgoutbox.relay.store import EventRow, EventStore
 from pgoutbox.transports.base import Message, PublishOutcome, Transport
 
 logger = logging.getLogger(__name__)
@@ -217,18 +217,20 @@ class Relay:
             message = to_message(row, max_body_bytes=self.settings.max_body_bytes)
             if isinstance(message, str):
                 logger.error("dead-lettering invalid event %s: %s", row.id, message)
-                failures.append(Failure(row.id, message, delay=0.0, final=True))
+                failures.append(Failure(row.id, message, delay=0.0, dead=True))
             else:
                 messages.append(message)
         outcome = self._publish(messages)
         attempts = {row.id: row.attempts for row in rows}
         for event_id, reason in outcome.rejected.items():
-            delay = retry_delay(attempts[event_id] + 1, self.settings)
-            failures.append(Failure(event_id, f"broker rejected: {reason}", delay))
+            tried = attempts[event_id] + 1
+            dead = dies(tried, max_attempts=self.settings.max_attempts)
+            delay = retry_delay(tried, self.settings)
+            failures.append(Failure(event_id, f"broker rejected: {reason}", delay, dead=dead))
         if outcome.unconfirmed:
             delay = self._note_transport_failure(outcome.failure or "not confirmed")
             failures.extend(
-                Failure(event_id, outcome.failure or "not confirmed", delay, counts=False)
+                Failure(event_id, outcome.failure or "not confirmed", delay)
                 for event_id in outcome.unconfirmed
             )
         elif messages:
@@ -242,7 +244,6 @@ class Relay:
         store.finish_batch(
             done,
             failures,
-            max_attempts=self.settings.max_attempts,
             keep_sent=not self.settings.delete_after_send,
         )
         for notice in [*ran.notices, *ran_ordered.notices]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pgoutbox.relay.store import Failure
+from pgoutbox.policy import Failure, dies
 
 
 def head_failure(
@@ -14,15 +14,17 @@ def head_failure(
     final: bool,
     policy: str,
     max_attempts: int,
+    bump: bool = True,
 ) -> tuple[Failure, bool]:
     """Return the failure to record for a keep-order stream's head and whether the stream goes on.
 
-    ``block`` (jaiminho's behaviour): the head is retried with backoff for ever, never dead,
-    and everything behind it waits; even an unregistered function blocks (deploy the listener
-    that knows it). ``dead-letter-and-continue``: the head is dead after ``max_attempts``
-    failures (at once when ``final``) and the stream goes on with the next event.
+    ``attempts`` counts this failure. ``block`` (jaiminho's behaviour): the head is retried
+    with backoff for ever, never dead, and everything behind it waits; even an unregistered
+    function blocks (deploy the listener that knows it). ``dead-letter-and-continue``: the
+    head is dead after ``max_attempts`` failures (at once when ``final``) and the stream goes
+    on with the next event.
     """
     if policy == "block":
-        return Failure(event_id, error, delay, mortal=False), False
-    dies = final or attempts + 1 >= max_attempts
-    return Failure(event_id, error, delay, final=final), dies
+        return Failure(event_id, error, delay, dead=False, bump=bump), False
+    dead = dies(attempts, max_attempts=max_attempts, final=final)
+    return Failure(event_id, error, delay, dead=dead, bump=bump), dead

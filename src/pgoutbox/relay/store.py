@@ -17,6 +17,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from pgoutbox.db import translate_errors
+from pgoutbox.policy import Failure, failure_params
 from pgoutbox.sql import query
 
 
@@ -34,36 +35,6 @@ class EventRow:
     attempts: int
     function: str | None = None  # kind 'call': the registered function's import path
     args: Any = None  # kind 'call': {"args": [...], "kwargs": {...}}
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why one event was not delivered and when to try it again.
-
-    ``counts``: the failure is the event's own (broker refusal), so it counts toward
-    ``MAX_ATTEMPTS``; a lost connection does not. ``final``: dead at once (the row is invalid).
-    ``mortal=False``: never dead however many attempts (a keep-order head under 'block').
-    """
-
-    event_id: int
-    error: str
-    delay: float
-    counts: bool = True
-    final: bool = False
-    mortal: bool = True
-
-
-def failure_params(failures: Sequence[Failure], max_attempts: int) -> dict[str, Any]:
-    """Parameters of the ``record_failures`` query for these failures."""
-    return {
-        "ids": [f.event_id for f in failures],
-        "errors": [f.error for f in failures],
-        "delays": [f.delay for f in failures],
-        "counts": [f.counts for f in failures],
-        "finals": [f.final for f in failures],
-        "mortals": [f.mortal for f in failures],
-        "max_attempts": max_attempts,
-    }
 
 
 class EventStore:
@@ -106,7 +77,6 @@ class EventStore:
         delivered: Iterable[int],
         failures: Sequence[Failure],
         *,
-        max_attempts: int,
         keep_sent: bool = False,
     ) -> None:
         """Delete delivered events (mark them sent when ``keep_sent``), record failures, and
@@ -118,7 +88,7 @@ class EventStore:
                     done = query("mark_sent" if keep_sent else "delete_events")
                     cur.execute(done, {"ids": delivered_ids})
                 if failures:
-                    cur.execute(query("record_failures"), failure_params(failures, max_attempts))
+                    cur.execute(query("record_failures"), failure_params(list(failures)))
             self.conn.commit()
 
     def abandon_batch(self) -> None:

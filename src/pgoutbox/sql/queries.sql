@@ -17,17 +17,16 @@ FOR UPDATE SKIP LOCKED
 DELETE FROM pgoutbox_event WHERE id = ANY(%(ids)s::bigint[])
 
 -- name: record_failures
--- One attempt more per row, its error, its next due time; 'dead' when a row that counts its
--- attempts reaches the maximum (unless it is immortal: a keep-order head under 'block').
+-- One attempt more per row (unless its claim counted it), its error, its next due time, and
+-- whether it is dead: pgoutbox.policy.dies decided that; this only stores the answer.
 UPDATE pgoutbox_event AS e
-SET attempts = e.attempts + 1,
+SET attempts = e.attempts + f.bump::int,
     last_error = f.error,
     available_at = now() + make_interval(secs => f.delay),
-    status = CASE WHEN f.final OR (f.counts AND f.mortal AND e.attempts + 1 >= %(max_attempts)s)
-                  THEN 'dead' ELSE 'pending' END
+    status = CASE WHEN f.dead THEN 'dead' ELSE 'pending' END
 FROM unnest(%(ids)s::bigint[], %(errors)s::text[], %(delays)s::float8[],
-            %(counts)s::boolean[], %(finals)s::boolean[], %(mortals)s::boolean[])
-     AS f(id, error, delay, counts, final, mortal)
+            %(deads)s::boolean[], %(bumps)s::boolean[])
+     AS f(id, error, delay, dead, bump)
 WHERE e.id = f.id
 
 -- name: heartbeat
