@@ -70,10 +70,14 @@ def run_call(
             cursor.execute(query(lock_query), lock_params)
             if cursor.fetchone() is None:
                 return NOT_OURS
+        # A savepoint of our own rather than a nested atomic(): what the function raises is
+        # its failure; what the savepoint's release raises is the database's, and ends this
+        # transaction (the caller then has the row's lease or pending state to fall back on).
+        savepoint = transaction.savepoint(using=alias)
         try:
-            with transaction.atomic(using=alias):
-                function(*args, **kwargs)
+            function(*args, **kwargs)
         except BaseException as exc:  # user code: every exception is the call's failure
+            transaction.savepoint_rollback(savepoint, using=alias)
             failure = on_failure(
                 f"{type(exc).__name__}: {exc}", isinstance(exc, settings.non_retryable_exceptions)
             )
@@ -88,10 +92,24 @@ def run_call(
             with connections[alias].cursor() as cursor:
                 cursor.execute(query("record_failures"), failure_params([failure]))
             return CallResult(ran=True, failure=failure, exception=exc)
+        transaction.savepoint_commit(savepoint, using=alias)
         done = "delete_events" if settings.delete_after_send else "mark_sent"
         with connections[alias].cursor() as cursor:
             cursor.execute(query(done), {"ids": [event_id]})
     return CallResult(ran=True)
+
+
+def describe_lost(exc: BaseException) -> str:
+    """The reason a call's transaction was lost: the error and what it arose from (a killed
+    session shows as "connection closed" on top of the server's own message)."""
+    reasons: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(reasons) < 3:
+        reason = f"{type(seen).__name__}: {str(seen).strip()}"
+        if reason not in reasons:
+            reasons.append(reason)
+        seen = seen.__cause__ or seen.__context__
+    return "; from ".join(reasons)
 
 
 def capture_exception(settings: Settings, exc: BaseException) -> None:

@@ -26,7 +26,7 @@ import psycopg
 from django.db import close_old_connections, connections
 
 from pgoutbox import signals
-from pgoutbox.call_runner import CallResult, run_call
+from pgoutbox.call_runner import CallResult, describe_lost, run_call
 from pgoutbox.conf import Settings
 from pgoutbox.errors import DatabaseError
 from pgoutbox.policy import Failure, dies, reconnect_delay, retry_delay
@@ -66,6 +66,9 @@ class CallLane:
         self.poll_interval = poll_interval
         self.store: CallStore | None = None
         self.wake = threading.Event()
+        # Failures whose recording failed with the connection: written on the next one, so a
+        # lost call comes back after its backoff, not after its whole lease.
+        self._unrecorded: list[Failure] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -102,6 +105,9 @@ class CallLane:
         """Run due calls until none is left; return how many succeeded."""
         if self.store is None:
             self.store = CallStore(self.connect(True))
+        if self._unrecorded:
+            self.store.record_failures(self._unrecorded)
+            self._unrecorded = []
         succeeded, busy_retries = 0, 0
         while stop is None or not stop.is_set():
             rows = self.store.lease_calls(self.streams, self.batch_size, self.settings.call_lease)
@@ -167,7 +173,7 @@ class CallLane:
             # The call's own transaction was lost (its session died): nothing of it committed.
             # Its attempt was counted by the lease; record why, on this lane's connection.
             logger.warning("call event %s: its transaction was lost: %s", row.id, exc)
-            failure = on_failure(f"transaction lost: {type(exc).__name__}: {exc}", False)
+            failure = on_failure(f"transaction lost: {describe_lost(exc)}", False)
             result = CallResult(ran=True, failure=failure, exception=exc)
             self._record_lost(failure)
         finally:

@@ -126,6 +126,7 @@ class Relay:
                     stop.wait(delay)
         finally:
             self.close()
+            self.calls.wake.set()  # stop is set: the lane ends after its current call
             calls.join(_CALLS_STOP_SECONDS)
             if calls.is_alive():
                 logger.warning("a call is still running; its lease hands it to another relay")

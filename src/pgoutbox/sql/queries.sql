@@ -9,7 +9,7 @@ WITH claimed AS (
     SELECT id, coalesce(octet_length(body), 0) AS size
     FROM pgoutbox_event
     WHERE status = 'pending'
-      AND kind = 'message'
+      AND kind <> 'call'  -- a kind this relay does not know is claimed here and dead-lettered
       AND available_at <= now()
       AND NOT ordered
       AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
