@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 SECRET_KEY = "pgoutbox-tests"
 USE_TZ = True
@@ -12,7 +13,7 @@ INSTALLED_APPS = [
     "pgoutbox",
     "tests.app",
 ]
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
         "HOST": os.environ.get("PGHOST", "127.0.0.1"),
