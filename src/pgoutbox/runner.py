@@ -72,6 +72,9 @@ def relay_options(options: Mapping[str, Any], *, interval: str = "poll_interval"
     """Read and check ``stream``, ``database``, ``batch_size`` and the interval option; a bad
     value is a ``CommandError`` naming the option."""
     databases = _names(options.get("database"), "--database")
+    for alias in databases:
+        if alias not in connections:
+            raise CommandError(f"--database {alias!r} is not an alias of settings.DATABASES")
     return RelayOptions(
         streams=_names(options.get("stream"), "--stream"),
         databases=databases or (None,),
