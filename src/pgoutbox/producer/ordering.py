@@ -4,9 +4,11 @@ A producer of a keep-order stream holds the stream's advisory lock from its inse
 commit, so ids of one stream are drawn in commit order. Two transactions writing streams A
 and B in opposite orders would each wait for the other's lock (PostgreSQL's ``deadlock
 detected`` after a second). So a transaction that already holds a keep-order stream does not
-wait unboundedly for a second one: it tries for up to ``_CONFLICT_WAIT_SECONDS``, then raises
-:class:`~pgoutbox.errors.KeepOrderConflict` naming both streams. A transaction holding none
-waits as long as it takes (it cannot be part of such a cycle).
+wait unboundedly for a second one: it tries for a bounded time, then raises
+:class:`~pgoutbox.errors.KeepOrderConflict` naming both streams. Of two such transactions the
+one on the higher backend pid gives up first (after ``_CONFLICT_WAIT_SECONDS``), the other
+waits twice as long, so one of them goes through. A transaction holding none waits as long as
+it takes (it cannot be part of such a cycle).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ _HELD = "_pgoutbox_keep_order_streams"
 
 def lock_stream(cursor: Any, stream: str, connection: Any) -> None:
     """Take ``stream``'s producer lock for the current transaction (see the module's doc)."""
-    deadline = time.monotonic() + _CONFLICT_WAIT_SECONDS
+    started = time.monotonic()
+    deadline: float | None = None
     while True:
         cursor.execute(query("try_lock_ordered_producer"), {"stream": stream})
         locked, txid = cursor.fetchone()
@@ -39,6 +42,8 @@ def lock_stream(cursor: Any, stream: str, connection: Any) -> None:
         others = sorted(held - {stream})
         if not others:
             return  # insert_ordered_call waits for the lock: no cycle can go through us
+        if deadline is None:
+            deadline = started + _CONFLICT_WAIT_SECONDS * _patience(cursor, stream)
         if time.monotonic() >= deadline:
             raise KeepOrderConflict(
                 f"keep-order stream {stream!r} is held by another transaction while this one "
@@ -46,3 +51,10 @@ def lock_stream(cursor: Any, stream: str, connection: Any) -> None:
                 "streams in one order (e.g. sorted by name) or in separate transactions"
             )
         time.sleep(_RETRY_SECONDS)
+
+
+def _patience(cursor: Any, stream: str) -> float:
+    """2 when the holder of ``stream`` would give up first (its pid is higher), else 1."""
+    cursor.execute(query("keep_order_holder"), {"stream": stream})
+    holder, own = cursor.fetchone()
+    return 2.0 if holder is not None and holder > own else 1.0

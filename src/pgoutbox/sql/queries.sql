@@ -96,6 +96,16 @@ RETURNING id
 -- producer/ordering.py: the stream's producer lock if free now, and this transaction's id.
 SELECT pg_try_advisory_xact_lock(1885831010, hashtext(%(stream)s)), txid_current()
 
+-- name: keep_order_holder
+-- producer/ordering.py: the backend holding a keep-order stream's producer lock (its second
+-- key, an int4, shows in pg_locks as an unsigned oid), and this one.
+SELECT (SELECT min(l.pid) FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1885831010
+          AND l.objsubid = 2
+          AND l.objid = ((hashtext(%(stream)s)::bigint + 4294967296) %% 4294967296)::text::oid
+          AND l.pid <> pg_backend_pid()),
+       pg_backend_pid()
+
 -- name: claim_call
 -- The producer's on-commit hook takes its own row unless a relay has it or has tried it.
 SELECT id FROM pgoutbox_event
