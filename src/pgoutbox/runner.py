@@ -115,8 +115,8 @@ def run_relays(relays: Sequence[Relay], stop: threading.Event) -> None:
 
 def _names(value: Any, option: str) -> tuple[str, ...]:
     # call_command("events_relay", stream="x") passes a str where the parser gives a list.
-    names = [value] if isinstance(value, str) else list(value or ())
-    if not all(isinstance(name, str) for name in names):
+    names = [value] if isinstance(value, str) else value or []
+    if not isinstance(names, list | tuple) or not all(isinstance(name, str) for name in names):
         raise CommandError(f"{option} takes names (str), got {value!r}")
     return tuple(names)
 

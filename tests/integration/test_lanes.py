@@ -42,29 +42,6 @@ def gate() -> Iterator[threading.Event]:
     outbox.GATE.set()
 
 
-@pytest.fixture
-def database_setting(transactional_db: None) -> Iterator[Any]:
-    """``ALTER DATABASE <test db> SET name = value`` for new sessions; reset at teardown."""
-    changed: list[str] = []
-
-    def set_(name: str, value: str) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"ALTER DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} "
-                f"SET {name} = %s",
-                [value],
-            )
-        changed.append(name)
-
-    yield set_
-    with connection.cursor() as cursor:
-        for name in changed:
-            cursor.execute(
-                f"ALTER DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} "
-                f"RESET {name}"
-            )
-
-
 def relay_sessions_in_transaction() -> list[tuple[str, Any, Any]]:
     """pgoutbox's own sessions that hold a transaction or a snapshot right now."""
     with connection.cursor() as cursor:

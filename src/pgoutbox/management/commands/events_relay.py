@@ -18,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--run-in-loop", action="store_true", help="keep polling")
         parser.add_argument("--loop-interval", type=float, help="seconds between polls")
         parser.add_argument("--stream", action="append", default=[], help="only this stream")
+        parser.add_argument("--batch-size", type=int, help="events per claim (BATCH_SIZE)")
         parser.add_argument("--database", action="append", default=[], help="alias to serve")
 
     def handle(self, *args: Any, **options: Any) -> None:
