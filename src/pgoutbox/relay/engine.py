@@ -37,6 +37,11 @@ ConnectFn = Callable[[bool], psycopg.Connection[Any]]  # autocommit -> new conne
 # to another relay if the process exits first).
 _CALLS_STOP_SECONDS = 10.0
 
+# The longest a busy listener in adaptive mode waits between empty claims while a producer that
+# skipped NOTIFY is still open: at most ~20 claims a second, and that producer's rows are seen
+# within this long of its commit.
+_ADAPTIVE_WAIT_CAP = 0.05
+
 __all__ = ["BatchReport", "Relay"]
 
 
@@ -187,7 +192,10 @@ class Relay:
         busy lock (producers skip NOTIFY) and keep draining; give it up after an empty claim,
         once no producer that skipped is in flight, then drain once more (the protocol is in
         migrations_sql/0002_adaptive_notify.sql). One event per wake-up: NOTIFY costs producers
-        little at that pace, so the listener stays idle.
+        little at that pace, so the listener stays idle. While a producer that skipped NOTIFY
+        keeps its transaction open, the listener looks again after ``ADAPTIVE_POLL_INTERVAL``,
+        doubling up to ``_ADAPTIVE_WAIT_CAP`` while it finds nothing: bounded claims per
+        second, never a spin.
         """
         assert self.listener is not None
         if time.monotonic() < self.messages.retry_at:
@@ -198,17 +206,24 @@ class Relay:
             return delivered
         if first.claimed < 2 or not lock.acquire():
             return delivered + (self.drain(stop) if first.more else 0)
+        empty_rounds = 0
         while not stop.is_set():
             found = self.drain(stop)
             delivered += found
             if found:
+                empty_rounds = 0
                 continue
             until_retry = self.messages.retry_at - time.monotonic()
             if until_retry <= 0 and lock.release_if_idle():
                 return delivered + self.drain(stop)
             # Producers skip NOTIFY while the lock is held: calls committed meanwhile too.
             self.calls.wake.set()
-            self.listener.wait(max(until_retry, self.settings.adaptive_poll_interval), stop)
+            pause = min(
+                self.settings.adaptive_poll_interval * 2**empty_rounds,
+                max(_ADAPTIVE_WAIT_CAP, self.settings.adaptive_poll_interval),
+            )
+            empty_rounds = min(empty_rounds + 1, 16)
+            self.listener.wait(max(until_retry, pause), stop)
             self._heartbeat_if_due()
         return delivered
 
