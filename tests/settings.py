@@ -25,6 +25,10 @@ DATABASES = {
         "TEST": {"NAME": os.environ.get("PGOUTBOX_TEST_DB_NAME") or f"test_pgoutbox_{os.getpid()}"},
     }
 }
+# Two more aliases of the test database, for code that must follow the caller's alias rather
+# than the default one; "proxied" is pointed at a cuttable TCP proxy by the tests using it.
+DATABASES["other"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+DATABASES["proxied"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 STOMP_HOST = os.environ.get("STOMP_HOST", "127.0.0.1")
 STOMP_PORT = int(os.environ.get("STOMP_PORT", "61613"))
 PGOUTBOX = {

@@ -29,3 +29,17 @@ class TransportUnavailable(TransportError):
 
 class RegistryError(PgOutboxError):
     """A function cannot be registered, or a registered one cannot be used as asked."""
+
+
+class ConsumerError(PgOutboxError):
+    """Base of the ``subscribe`` consumer's errors."""
+
+
+class NotInTransaction(ConsumerError, RuntimeError):
+    """``payload.save()`` was called outside ``transaction.atomic()`` (or inside atomic blocks
+    of several databases without ``using=``): the inbox row must commit with your writes."""
+
+
+class AlreadyReceived(ConsumerError):
+    """This consumer already recorded the message id (a redelivery, or a concurrent consumer of
+    the same queue that committed first): the callback's transaction must roll back."""

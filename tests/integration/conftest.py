@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from pgoutbox.producer import functions
 from tests.app import outbox
+from tests.support.consumer import expire_test_queues
 from tests.support.function_events import SignalLog
 
 
@@ -30,3 +32,15 @@ def signal_log() -> Iterator[SignalLog]:
 def producer_dies_after_commit(monkeypatch: pytest.MonkeyPatch) -> None:
     """The producer's on-commit hook does nothing, as if the process died right after COMMIT."""
     monkeypatch.setattr(functions, "_run_after_commit_enabled", False)
+
+
+@pytest.fixture(scope="session")
+def test_queue_policy() -> None:
+    """Test queues expire by a broker policy (see tests.support.consumer)."""
+    expire_test_queues()
+
+
+@pytest.fixture
+def queue_name(test_queue_policy: None) -> str:
+    """A fresh queue name, ``pgoutbox-test-<hex>``."""
+    return f"pgoutbox-test-{uuid.uuid4().hex[:12]}"

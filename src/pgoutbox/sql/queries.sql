@@ -156,3 +156,14 @@ UPDATE pgoutbox_event
 SET status = 'pending', attempts = 0, available_at = now()
 WHERE status = 'dead' AND (%(all)s OR id = ANY(%(ids)s::bigint[]))
 RETURNING id
+
+-- name: insert_received
+-- payload.save(): the consumer's inbox row, in the callback's transaction. No row back means
+-- this consumer already recorded the message id (a concurrent insert is waited for first).
+INSERT INTO pgoutbox_received
+    (consumer, message_id, destination, body, headers, status, processed_at)
+VALUES
+    (%(consumer)s, %(message_id)s, %(destination)s, %(body)s, %(headers)s::jsonb, %(status)s,
+     now())
+ON CONFLICT (consumer, message_id) DO NOTHING
+RETURNING id, received_at, processed_at
