@@ -228,8 +228,9 @@ def test_save_outside_atomic_is_a_clear_error_and_the_message_is_dead_lettered(
     send_raw(stomp_broker, f"/queue/{queue_name}", '{"ref": "x"}', {"dop-msg-id": "c"})
 
     [dead] = dlq.wait_for(1)
-    assert "must be called inside transaction.atomic()" in (
-        dead.headers["pgoutbox-dead-letter-reason"]
+    assert (
+        "must be called inside transaction.atomic()"
+        in (dead.headers["pgoutbox-dead-letter-reason"])
     )
     assert not ReceivedMessage.objects.exists()
 
@@ -314,9 +315,7 @@ def test_the_dlq_has_no_queue_arguments_even_when_the_queue_expires(
         probe.close()
 
 
-def test_the_callback_runs_with_the_messages_correlation_id(
-    subscribe, stomp_broker, queue_name
-):
+def test_the_callback_runs_with_the_messages_correlation_id(subscribe, stomp_broker, queue_name):
     """With request_id_django_log installed, an event published by the callback carries the
     incoming ``dop-correlation-id`` on (saga chains)."""
     request_id = pytest.importorskip("request_id_django_log")
