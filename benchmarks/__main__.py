@@ -1,4 +1,4 @@
-"""``python -m benchmarks <command>``: latency, e2e, baseline, write_overhead, plot."""
+"""``python -m benchmarks <command>``: latency, e2e, baseline, write_overhead, subscribe, plot."""
 
 from __future__ import annotations
 
@@ -150,6 +150,13 @@ def cmd_write_overhead(args: argparse.Namespace) -> dict[str, Any]:
         )
 
 
+def cmd_subscribe(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.subscribe import run_subscribe
+
+    with Run("subscribe") as run:
+        return run_subscribe(run, count=args.count)
+
+
 def cmd_plot(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.plot import plot_latest
 
@@ -203,6 +210,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=2, help="repeat every pair; median commits/s")
     p.set_defaults(func=cmd_write_overhead)
 
+    p = sub.add_parser("subscribe", help="messages/s through manage.py subscribe, prefetch 1/50")
+    p.add_argument("--count", type=int, default=500, help="messages per variant")
+    p.set_defaults(func=cmd_subscribe)
+
     p = sub.add_parser("plot", help="redraw the PNGs from the latest JSON results")
     p.add_argument("command_key", nargs="?", help="e.g. e2e; default: every result")
     p.set_defaults(func=cmd_plot)
@@ -226,7 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"results: {path}", file=sys.stderr)
     from benchmarks.plot import plot_file
 
-    print(f"plot: {plot_file(path)}", file=sys.stderr)
+    if args.command != "subscribe":  # figures, no latency distribution to draw
+        print(f"plot: {plot_file(path)}", file=sys.stderr)
     for name, check in payload.get("targets", {}).items():
         verdict = "MET   " if check["met"] else "MISSED"
         print(f"{verdict} {name}: {check['measured']} (target {check['target']})", file=sys.stderr)
