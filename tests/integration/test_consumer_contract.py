@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
 
 import pgoutbox
 from pgoutbox.conf import get_settings
@@ -335,3 +336,23 @@ def test_the_callback_runs_with_the_messages_correlation_id(subscribe, stomp_bro
     assert headers and {h["dop-correlation-id"] for h in headers} == {
         DOP_HEADERS["dop-correlation-id"]
     }
+
+
+def test_migration_0005_down_keeps_one_row_per_message_id_and_up_restores_the_key():
+    ReceivedMessage.objects.create(consumer="a", message_id="m")
+    ReceivedMessage.objects.create(consumer="b", message_id="m")
+    ReceivedMessage.objects.create(consumer="a", message_id="n")
+    try:
+        call_command("migrate", "pgoutbox", "0003", verbosity=0)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT message_id FROM pgoutbox_received ORDER BY id")
+            assert [r[0] for r in cursor.fetchall()] == ["m", "n"]
+    finally:
+        call_command("migrate", "pgoutbox", verbosity=0)
+    assert sorted(ReceivedMessage.objects.values_list("consumer", "message_id")) == [
+        ("", "m"),
+        ("", "n"),
+    ]
+    ReceivedMessage.objects.create(consumer="c", message_id="m")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReceivedMessage.objects.create(consumer="c", message_id="m")
