@@ -201,7 +201,9 @@ def _optional_callable(key: str, value: Any) -> Callable[[BaseException], object
     return function
 
 
-# SUBSCRIBE headers the consumer sets itself (CONSUMER_PREFETCH is prefetch-count).
+# SUBSCRIBE headers the consumer sets itself (CONSUMER_PREFETCH is prefetch-count), and the
+# dead-letter arguments it never sets: dead letters go to DLQ.<queue> without queue arguments
+# (consumer/connection.py).
 CONSUMER_OWN_HEADERS = frozenset(
     {
         "ack",
@@ -224,7 +226,7 @@ def _queue_headers(key: str, value: Any) -> tuple[tuple[str, str], ...]:
         raise _bad(key, value, expected)
     own = sorted(k for k in value if k.lower() in CONSUMER_OWN_HEADERS)
     if own:
-        raise _bad(key, value, f"{expected}, without {own} (set by pgoutbox)")
+        raise _bad(key, value, f"{expected}, without {own} (set by pgoutbox, or never set)")
     return tuple(value.items())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -356,3 +357,29 @@ def test_migration_0005_down_keeps_one_row_per_message_id_and_up_restores_the_ke
     ReceivedMessage.objects.create(consumer="c", message_id="m")
     with pytest.raises(IntegrityError), transaction.atomic():
         ReceivedMessage.objects.create(consumer="c", message_id="m")
+
+
+def test_competing_consumers_of_one_queue_run_a_duplicate_once(subscribe, producer, queue_name):
+    """Two consumers of one queue get the two copies of a message at the same time: the
+    second inbox insert waits for the first transaction and finds the id; its callback's
+    writes roll back and its copy is acked."""
+    calls = Calls()
+
+    def slow(payload: Payload) -> None:
+        calls.add(payload)
+        with transaction.atomic():
+            payload.save()
+            time.sleep(0.5)
+            Order.objects.create(reference=payload.body["ref"])
+
+    destination = f"/queue/{queue_name}"
+    subscribe(slow, destination)
+    subscribe(slow, destination)
+    producer.send(destination, '{"ref": "once"}', {"dop-msg-id": "twin"})
+    producer.send(destination, '{"ref": "once"}', {"dop-msg-id": "twin"})
+
+    assert len(calls.wait_for(2)) == 2  # both callbacks ran, concurrently
+    assert wait_until(lambda: ReceivedMessage.objects.count() == 1)
+    time.sleep(1.0)
+    assert list(Order.objects.values_list("reference", flat=True)) == ["once"]
+    assert len(calls.payloads) == 2
