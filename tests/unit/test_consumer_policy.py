@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from pgoutbox.conf import parse_settings
 from pgoutbox.consumer.connection import dead_letter_headers, dlq_destination
+from pgoutbox.consumer.dlq import check_queue_name, replay_headers
 from pgoutbox.consumer.inbox import message_id_of
 from pgoutbox.consumer.outcome import Outcome, is_transient_database_error, outcome_of
 from pgoutbox.consumer.payload import parse_body
@@ -125,3 +126,15 @@ def test_body_is_json_or_text():
     assert parse_body(b'{"a": 1}') == {"a": 1}
     assert parse_body(b"plain") == "plain"
     assert parse_body(b"\xff") == "\ufffd"
+
+
+def test_a_replayed_dead_letter_drops_the_dead_letter_and_delivery_headers():
+    dead = dead_letter_headers(
+        {"destination": "/queue/orders", "message-id": "T_1", "dop-msg-id": "d"}, "boom"
+    )
+    delivered_again = {**dead, "message-id": "T_9", "subscription": "pgoutbox-dlq", "ack": "T_9"}
+    assert replay_headers(delivered_again) == {"dop-msg-id": "d", "persistent": "true"}
+    assert check_queue_name("order.v1") == "order.v1"
+    for bad in ("", "/queue/orders", "DLQ.orders"):
+        with pytest.raises(ValueError, match="is not a queue name"):
+            check_queue_name(bad)
