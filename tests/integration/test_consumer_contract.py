@@ -383,3 +383,42 @@ def test_competing_consumers_of_one_queue_run_a_duplicate_once(subscribe, produc
     time.sleep(1.0)
     assert list(Order.objects.values_list("reference", flat=True)) == ["once"]
     assert len(calls.payloads) == 2
+
+
+def test_a_queue_declared_by_django_outbox_pattern_is_named_and_readable_as_it_is(
+    subscribe, stomp_broker, producer, queue_name, caplog
+):
+    """django-outbox-pattern's consumer declared the queue with dead-letter arguments: the
+    consumer's own declaration is refused, and it says what to do; through /amq/queue/ it
+    reads the queue as it is."""
+    old = StompProducer(stomp_broker)
+    try:
+        old.conn.subscribe(
+            f"/exchange/amq.direct/{queue_name}",
+            id="old",
+            ack="client",
+            headers={
+                "durable": "true",
+                "auto-delete": "false",
+                "x-queue-name": queue_name,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": f"DLQ.{queue_name}",
+                "receipt": "old-subscribed",
+            },
+        )
+        assert wait_until(lambda: "old-subscribed" in old.receipts)
+    finally:
+        old.close()
+    settings = dataclasses.replace(get_settings(), reconnect_backoff_max=0.5)
+    refused = Subscriber(
+        record(Calls()), f"/exchange/amq.direct/{queue_name}", queue_name, settings=settings
+    )
+    thread = SubscriberThread(refused)
+    thread.thread.start()
+    assert wait_until(lambda: "exists with other arguments" in caplog.text)
+    thread.stop()
+
+    calls = Calls()
+    subscribe(record(calls), f"/amq/queue/{queue_name}")
+    producer.send(f"/exchange/amq.direct/{queue_name}", '{"ref": "old-queue"}')
+    assert [p.body["ref"] for p in calls.wait_for(1)] == ["old-queue"]

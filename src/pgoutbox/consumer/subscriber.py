@@ -40,6 +40,11 @@ logger = logging.getLogger(__name__)
 
 _SUBSCRIPTION_ID = "pgoutbox-consumer"
 _POLL_SECONDS = 0.2
+_DECLARED_OTHERWISE = (
+    "queue %s exists with other arguments than this subscription's (e.g. x-dead-letter-* set "
+    "by django-outbox-pattern's consumer): delete it once (rabbitmqctl delete_queue), or "
+    "consume it as it is through /amq/queue/%s"
+)
 
 
 def queue_name_of(destination: str, queue_name: str | None = None) -> str:
@@ -115,6 +120,8 @@ class Subscriber:
                     connection.close()
                     broker_failures += 1
                     logger.warning("broker unavailable (attempt %d): %s", broker_failures, exc)
+                    if "inequivalent arg" in str(exc):
+                        logger.error(_DECLARED_OTHERWISE, self.queue, self.queue)
                     continue
                 self.subscribed.set()
                 logger.info("subscribed to %s (queue %s)", self.destination, self.queue)
