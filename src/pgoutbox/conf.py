@@ -238,7 +238,9 @@ def _relay_connections(key: str, value: Any) -> tuple[tuple[str, tuple[tuple[str
     return tuple((alias, tuple(overrides.items())) for alias, overrides in value.items())
 
 
-# SUBSCRIBE headers the consumer sets itself (CONSUMER_PREFETCH is prefetch-count).
+# SUBSCRIBE headers the consumer sets itself (CONSUMER_PREFETCH is prefetch-count), and the
+# dead-letter arguments it never sets: dead letters go to DLQ.<queue> without queue arguments
+# (consumer/connection.py).
 CONSUMER_OWN_HEADERS = frozenset(
     {
         "ack",
@@ -261,7 +263,7 @@ def _queue_headers(key: str, value: Any) -> tuple[tuple[str, str], ...]:
         raise _bad(key, value, expected)
     own = sorted(k for k in value if k.lower() in CONSUMER_OWN_HEADERS)
     if own:
-        raise _bad(key, value, f"{expected}, without {own} (set by pgoutbox)")
+        raise _bad(key, value, f"{expected}, without {own} (set by pgoutbox, or never set)")
     return tuple(value.items())
 
 

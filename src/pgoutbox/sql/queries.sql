@@ -256,3 +256,14 @@ SELECT set_config('idle_in_transaction_session_timeout', %(idle_ms)s, false),
        set_config('tcp_keepalives_idle', '20', false),
        set_config('tcp_keepalives_interval', '5', false),
        set_config('tcp_keepalives_count', '4', false)
+
+-- name: insert_received
+-- payload.save(): the consumer's inbox row, in the callback's transaction. No row back means
+-- this consumer already recorded the message id (a concurrent insert is waited for first).
+INSERT INTO pgoutbox_received
+    (consumer, message_id, destination, body, headers, status, processed_at)
+VALUES
+    (%(consumer)s, %(message_id)s, %(destination)s, %(body)s, %(headers)s::jsonb, %(status)s,
+     now())
+ON CONFLICT (consumer, message_id) DO NOTHING
+RETURNING id, received_at, processed_at

@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.module_loading import import_string
 
+from pgoutbox.consumer.stopping import stop_on_signals
 from pgoutbox.consumer.subscriber import Subscriber
-from pgoutbox.shutdown import stop_on_signals
 
 
 class Command(BaseCommand):
