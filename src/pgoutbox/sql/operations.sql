@@ -62,3 +62,12 @@ WHERE status = 'pending' AND kind = 'call'
 GROUP BY function
 ORDER BY function
 LIMIT 100
+
+-- name: metrics_gauges
+-- Prometheus gauges, read at scrape time: pending events (an index-only count on the partial
+-- index), the age of the oldest one by id (one index probe) and the NOTIFY queue usage.
+SELECT (SELECT count(*) FROM pgoutbox_event WHERE status = 'pending'),
+       coalesce(extract(epoch FROM now() - (
+           SELECT created_at FROM pgoutbox_event WHERE status = 'pending' ORDER BY id LIMIT 1
+       )), 0),
+       pg_notification_queue_usage()

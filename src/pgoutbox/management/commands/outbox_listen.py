@@ -6,26 +6,40 @@ import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import connections
 
+from pgoutbox import metrics
+from pgoutbox.conf import get_settings
 from pgoutbox.runner import build_relay
 from pgoutbox.shutdown import stop_on_signals
 
 
 class Command(BaseCommand):
     help = "Wake on NOTIFY (and every poll interval) and publish committed outbox events."
+    requires_system_checks = ()  # run in handle(), with the relay's database
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--stream", action="append", default=[], help="only these streams")
         parser.add_argument("--batch-size", type=int, help="events per claim (BATCH_SIZE)")
         parser.add_argument("--poll-interval", type=float, help="seconds (POLL_INTERVAL)")
+        parser.add_argument(
+            "--metrics-port", type=metrics.port_number, help="serve /metrics (METRICS_PORT)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        settings = get_settings()
+        self.check(databases=[settings.database])  # schema errors stop it; warnings are shown
+        connections.close_all()  # the relay uses connections of its own
         relay = build_relay(
             streams=options["stream"],
             batch_size=options["batch_size"],
             poll_interval=options["poll_interval"],
             listen=True,
         )
+        stop_metrics = metrics.serve_relay_metrics(options["metrics_port"], settings)
         stop = threading.Event()
         stop_on_signals(stop)
-        relay.run(stop)
+        try:
+            relay.run(stop)
+        finally:
+            stop_metrics()
