@@ -71,3 +71,30 @@ SELECT (SELECT count(*) FROM pgoutbox_event WHERE status = 'pending'),
            SELECT created_at FROM pgoutbox_event WHERE status = 'pending' ORDER BY id LIMIT 1
        )), 0),
        pg_notification_queue_usage()
+
+-- pgoutbox.testing: capture_events() and drain(), inside the caller's transaction.
+
+-- name: testing_last_event_id
+SELECT coalesce(max(id), 0) FROM pgoutbox_event
+
+-- name: testing_events_after
+SELECT id, kind, destination, body, headers, stream, function, args, message_id, status
+FROM pgoutbox_event
+WHERE id > %(after)s
+ORDER BY id
+
+-- name: testing_due_events
+-- Due pending rows in id order; a call never tried is due even under its publish-on-commit
+-- lease (the producer's after-commit run never comes inside a test's transaction). As for the
+-- relay, a keep-order row waits while an earlier row of its stream waits for a retry.
+SELECT id, stream, kind, destination, body, headers, message_id, attempts, function, args,
+       ordered
+FROM pgoutbox_event AS e
+WHERE status = 'pending'
+  AND (available_at <= now() OR (kind = 'call' AND attempts = 0))
+  AND NOT (ordered AND EXISTS (
+      SELECT FROM pgoutbox_event AS head
+      WHERE head.stream = e.stream AND head.ordered AND head.status = 'pending'
+        AND head.id < e.id AND head.available_at > now()))
+ORDER BY id
+FOR UPDATE
