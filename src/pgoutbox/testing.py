@@ -138,10 +138,7 @@ def _drain_round(using: str, result: DrainResult) -> bool:
     connection = connections[using]
     with connection.cursor() as cursor:
         cursor.execute(query("testing_due_events"))
-        rows = [
-            (EventRow(*row[:5], _json(row[5]), *row[6:9], _json(row[9])), bool(row[10]))
-            for row in cursor.fetchall()
-        ]
+        rows = [_due_row(*row) for row in cursor.fetchall()]
     if not rows:
         return False
     done: list[int] = []
@@ -180,6 +177,34 @@ def _drain_round(using: str, result: DrainResult) -> bool:
         if failures:
             cursor.execute(query("record_failures"), failure_params(failures))
     return True
+
+
+def _due_row(
+    id_: int,
+    stream: str,
+    kind: str,
+    destination: str | None,
+    body: bytes,
+    headers: Any,
+    message_id: uuid.UUID,
+    attempts: int,
+    function: str | None,
+    args: Any,
+    ordered: bool,
+) -> tuple[EventRow, bool]:
+    row = EventRow(
+        id_,
+        stream,
+        kind,
+        destination,
+        bytes(body),
+        _json(headers),
+        message_id,
+        attempts,
+        function,
+        _json(args),
+    )
+    return row, ordered
 
 
 def _deliver(row: EventRow, using: str, result: DrainResult) -> tuple[str | None, bool]:
