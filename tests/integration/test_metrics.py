@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -113,3 +116,15 @@ def test_without_prometheus_client_everything_is_a_no_op(monkeypatch):
 def test_metrics_port_must_be_a_port(value: str) -> None:
     with pytest.raises(ValueError):
         metrics.port_number(value)
+
+
+def test_the_grafana_dashboard_uses_only_metrics_that_exist(endpoint):
+    dashboard = Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json"
+    exprs = [
+        target["expr"]
+        for panel in json.loads(dashboard.read_text())["panels"]
+        for target in panel["targets"]
+    ]
+    used = {name for expr in exprs for name in re.findall(r"pgoutbox_\w+", expr)}
+    served = {name.split("{")[0] for name in scrape(endpoint)}
+    assert used and used <= served, used - served
