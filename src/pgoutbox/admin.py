@@ -123,6 +123,12 @@ class FastAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         raise NotImplementedError
 
 
+def _dead_ids(queryset: QuerySet[OutboxEvent]) -> list[int]:
+    """The dead events among the selected ones (walks the dead-events index, also when every
+    event of a huge list is selected)."""
+    return list(queryset.filter(status=OutboxEvent.Status.DEAD).values_list("pk", flat=True))
+
+
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(FastAdmin):
     list_display = (
@@ -204,9 +210,8 @@ class OutboxEventAdmin(FastAdmin):
 
     @admin.action(description="Requeue selected dead events", permissions=["requeue"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
-        ids = list(queryset.values_list("pk", flat=True))
-        done = requeue_dead(ids, all_dead=False, using=queryset.db)
-        self._report(request, "requeued", done, len(ids))
+        done = requeue_dead(_dead_ids(queryset), all_dead=False, using=queryset.db)
+        self._report(request, "requeued", done)
 
     @admin.action(description="Purge selected dead events", permissions=["delete"])
     def purge(
@@ -223,20 +228,22 @@ class OutboxEventAdmin(FastAdmin):
                     "opts": self.opts,
                     "events": list(dead.defer("body", "headers", "args")[:1000]),
                     "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                    "select_across": request.POST.get("select_across", "0"),
                     "action_checkbox_name": ACTION_CHECKBOX_NAME,
                 },
             )
-        ids = list(queryset.values_list("pk", flat=True))
         with connections[queryset.db].cursor() as cursor:
-            cursor.execute(query("purge_dead"), {"ids": ids})
+            cursor.execute(query("purge_dead"), {"ids": _dead_ids(queryset)})
             done = sorted(row[0] for row in cursor.fetchall())
-        self._report(request, "purged", done, len(ids))
+        self._report(request, "purged", done)
         return None
 
-    def _report(self, request: HttpRequest, verb: str, done: list[int], selected: int) -> None:
-        self.message_user(request, f"{len(done)} dead events {verb}: {done}", messages.SUCCESS)
-        if selected > len(done):
-            skipped = selected - len(done)
+    def _report(self, request: HttpRequest, verb: str, done: list[int]) -> None:
+        shown = done if len(done) <= 20 else [*done[:20], "…"]
+        self.message_user(request, f"{len(done)} dead events {verb}: {shown}", messages.SUCCESS)
+        # Counted from the ticked boxes; "select all" across pages is not counted (a scan).
+        skipped = len(request.POST.getlist(ACTION_CHECKBOX_NAME)) - len(done)
+        if request.POST.get("select_across", "0") == "0" and skipped > 0:
             self.message_user(
                 request, f"{skipped} selected events were not dead: left alone", messages.WARNING
             )

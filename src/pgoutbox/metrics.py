@@ -137,8 +137,23 @@ def port_number(text: str) -> int:
     """``--metrics-port``: 0 (any free port, logged) to 65535; argparse reports a ValueError."""
     port = int(text)
     if not 0 <= port < 65536:
-        raise ValueError(text)
+        raise ValueError(f"metrics port must be 0 (any free port) to 65535, got {text}")
     return port
+
+
+class _Exported:
+    """What one endpoint serves: the default registry (pgoutbox's counters and histograms, and
+    whatever else the process registered there) and that endpoint's database gauges."""
+
+    def __init__(self, gauges: OutboxCollector) -> None:
+        self.gauges = gauges
+
+    def describe(self) -> list[Any]:
+        return []  # registering reads nothing from the database
+
+    def collect(self) -> Iterator[Any]:
+        yield from prometheus_client.REGISTRY.collect()
+        yield from self.gauges.collect()
 
 
 def serve_relay_metrics(port: int | None, settings: Settings) -> Callable[[], None]:
@@ -150,6 +165,7 @@ def serve_relay_metrics(port: int | None, settings: Settings) -> Callable[[], No
     port = settings.metrics_port if port is None else port
     if port is None:
         return lambda: None
+    port_number(str(port))  # call_command("outbox_listen", metrics_port=...) skips argparse
     from pgoutbox import db
 
     params = {**db.connection_params(settings.database), "application_name": "pgoutbox-metrics"}
@@ -167,16 +183,19 @@ def serve(port: int, connect: Callable[[], Any], *, addr: str = "0.0.0.0") -> Ca
             "metrics need prometheus-client: pip install 'pgoutbox[metrics]'"
         )
     collector = OutboxCollector(connect)
-    prometheus_client.REGISTRY.register(collector)
+    registry = prometheus_client.CollectorRegistry(auto_describe=False)
+    registry.register(_Exported(collector))
     _metrics()  # the counters appear (at 0) from the first scrape
-    server, thread = prometheus_client.start_http_server(port, addr=addr)
+    try:
+        server, thread = prometheus_client.start_http_server(port, addr=addr, registry=registry)
+    except OSError as exc:
+        raise OSError(f"cannot serve metrics on {addr}:{port}: {exc}") from exc
     logger.info("metrics on port %d", server.server_port, extra={"port": server.server_port})
 
     def stop() -> None:
         server.shutdown()
         server.server_close()
         thread.join(5)
-        prometheus_client.REGISTRY.unregister(collector)
         collector.close()
 
     stop.port = server.server_port  # type: ignore[attr-defined]

@@ -57,7 +57,7 @@ def test_outbox_listen_serves_metrics(stomp_broker, tmp_path):
         samples = scrape(port)
         assert samples["pgoutbox_pending_events"] == 3
         assert samples["pgoutbox_oldest_pending_age_seconds"] >= 0
-        assert samples["pgoutbox_notify_queue_usage"] == 0
+        assert 0 <= samples["pgoutbox_notify_queue_usage"] < 0.5  # cluster-wide: shared
         assert samples["pgoutbox_events_published_total"] == 0
     finally:
         exit_code = terminate(process)

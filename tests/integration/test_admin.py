@@ -210,3 +210,15 @@ def test_received_messages_are_listed_and_shown(admin_client):
     page = admin_client.get(reverse("admin:pgoutbox_receivedmessage_change", args=[message.pk]))
     assert "&quot;a&quot;: 1" in page.content.decode()
     assert admin_client.get(reverse("admin:pgoutbox_receivedmessage_add")).status_code == 403
+
+
+def test_purge_every_dead_event_across_pages(admin_client):
+    dead = [_dead(f"/queue/{n}").pk for n in range(3)]
+    pending = _event("/queue/stays")
+    select_all = {"action": "purge", "select_across": "1", ACTION_CHECKBOX_NAME: [dead[0]]}
+    page = admin_client.post(CHANGELIST, select_all)
+    assert sorted(e.pk for e in page.context["events"]) == dead
+    assert 'name="select_across" value="1"' in page.content.decode()
+    page = admin_client.post(CHANGELIST, {**select_all, "post": "yes"}, follow=True)
+    assert f"3 dead events purged: {dead}" in [str(m) for m in page.context["messages"]]
+    assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [pending.pk]
