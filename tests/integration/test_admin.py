@@ -79,6 +79,7 @@ def test_filters_status_kind_and_stream(admin_client):
     assert listed("?status__exact=dead") == [dead.pk]
     assert listed("?kind=call") == [call_id]
     assert listed("?stream=orders") == [pending.pk]
+    assert listed("?stream=") == [call_id]  # the default stream, ''
     assert listed("?stream=billing&status__exact=dead") == [dead.pk]
     page = admin_client.get(CHANGELIST)
     stream_filter = next(
