@@ -28,6 +28,9 @@ except ImportError:  # the 'metrics' extra is not installed
 logger = logging.getLogger(__name__)
 
 CALL_OUTCOMES = ("done", "failed", "dead")
+# The subscribe consumer: handled (acked after the callback), duplicate (already in the inbox,
+# acked and skipped), nacked (dead-lettered by the broker).
+CONSUMED_OUTCOMES = ("handled", "duplicate", "nacked")
 # Seconds from the producer's commit (the row's created_at) to the broker's confirmation.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
@@ -54,6 +57,9 @@ def _metrics() -> dict[str, Any]:
         ),
         "batch": p.Histogram(
             "pgoutbox_batch_size", "Events claimed per batch", buckets=BATCH_BUCKETS
+        ),
+        "consumed": p.Counter(
+            "pgoutbox_consumer_messages", "Messages the subscribe consumer settled", ["outcome"]
         ),
     }
 
@@ -88,6 +94,14 @@ def observe_call(outcome: str) -> None:
         raise ValueError(f"call outcome must be one of {CALL_OUTCOMES}, got {outcome!r}")
     if prometheus_client is not None:
         _metrics()["calls"].labels(outcome=outcome).inc()
+
+
+def observe_consumed(outcome: str) -> None:
+    """One message settled by the ``subscribe`` consumer: ``handled``, ``duplicate``, ``nacked``."""
+    if outcome not in CONSUMED_OUTCOMES:
+        raise ValueError(f"consumer outcome must be one of {CONSUMED_OUTCOMES}, got {outcome!r}")
+    if prometheus_client is not None:
+        _metrics()["consumed"].labels(outcome=outcome).inc()
 
 
 class OutboxCollector:
@@ -145,7 +159,7 @@ class _Exported:
     """What one endpoint serves: the default registry (pgoutbox's counters and histograms, and
     whatever else the process registered there) and that endpoint's database gauges."""
 
-    def __init__(self, gauges: OutboxCollector) -> None:
+    def __init__(self, gauges: OutboxCollector | None) -> None:
         self.gauges = gauges
 
     def describe(self) -> list[Any]:
@@ -153,7 +167,8 @@ class _Exported:
 
     def collect(self) -> Iterator[Any]:
         yield from prometheus_client.REGISTRY.collect()
-        yield from self.gauges.collect()
+        if self.gauges is not None:
+            yield from self.gauges.collect()
 
 
 def serve_relay_metrics(port: int | None, settings: Settings) -> Callable[[], None]:
@@ -172,20 +187,34 @@ def serve_relay_metrics(port: int | None, settings: Settings) -> Callable[[], No
     return serve(port, lambda: db.connect(params, autocommit=True))
 
 
-def serve(port: int, connect: Callable[[], Any], *, addr: str = "0.0.0.0") -> Callable[[], None]:
-    """Serve ``/metrics`` on ``port`` (0: a free one) with the gauges of :class:`OutboxCollector`;
-    return a function that stops the server. Raises ``ImproperlyConfigured`` without the
-    ``metrics`` extra."""
+def serve_consumer_metrics(port: int | None) -> Callable[[], None]:
+    """:func:`serve` for the ``subscribe`` consumer (counters only); None: nothing."""
+    if port is None:
+        return lambda: None
+    port_number(str(port))
+    return serve(port, None)
+
+
+def serve(
+    port: int, connect: Callable[[], Any] | None, *, addr: str = "0.0.0.0"
+) -> Callable[[], None]:
+    """Serve ``/metrics`` on ``port`` (0: a free one): the default registry, plus the gauges of
+    an :class:`OutboxCollector` on ``connect``'s connections unless ``connect`` is None. Return
+    a function that stops the server. Raises ``ImproperlyConfigured`` without the ``metrics``
+    extra."""
     if prometheus_client is None:
         from django.core.exceptions import ImproperlyConfigured
 
         raise ImproperlyConfigured(
             "metrics need prometheus-client: pip install 'pgoutbox[metrics]'"
         )
-    collector = OutboxCollector(connect)
+    collector = None if connect is None else OutboxCollector(connect)
     registry = prometheus_client.CollectorRegistry(auto_describe=False)
     registry.register(_Exported(collector))
-    _metrics()  # the counters appear (at 0) from the first scrape
+    created = _metrics()  # the counters appear (at 0) from the first scrape
+    for name, outcomes in (("calls", CALL_OUTCOMES), ("consumed", CONSUMED_OUTCOMES)):
+        for outcome in outcomes:
+            created[name].labels(outcome=outcome)
     try:
         server, thread = prometheus_client.start_http_server(port, addr=addr, registry=registry)
     except OSError as exc:
@@ -196,7 +225,8 @@ def serve(port: int, connect: Callable[[], Any], *, addr: str = "0.0.0.0") -> Ca
         server.shutdown()
         server.server_close()
         thread.join(5)
-        collector.close()
+        if collector is not None:
+            collector.close()
 
     stop.port = server.server_port  # type: ignore[attr-defined]
     return stop

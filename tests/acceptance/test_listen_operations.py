@@ -68,3 +68,28 @@ def test_a_bad_metrics_port_is_refused_by_name():
     result = run_command(["outbox_listen", "--metrics-port", "70000"], timeout=60)
     assert result.returncode != 0
     assert "argument --metrics-port: invalid port_number value: '70000'" in result.stderr
+
+
+def test_subscribe_serves_metrics(stomp_broker, tmp_path):
+    port = _free_port()
+    log = tmp_path / "subscribe.log"
+    process = start_command(
+        [
+            "subscribe",
+            "tests.app.callbacks.slow_record",
+            "/queue/pgoutbox-metrics-test",
+            "--metrics-port",
+            str(port),
+        ],
+        log=log,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while f"metrics on port {port}" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.05)
+        samples = scrape(port)
+        assert samples['pgoutbox_consumer_messages_total{outcome="handled"}'] == 0
+    finally:
+        exit_code = terminate(process)
+    assert exit_code == 0, log.read_text()

@@ -137,3 +137,23 @@ def test_metrics_port_from_python_and_a_busy_port(endpoint):
     with pytest.raises(OSError, match=rf"cannot serve metrics on 0\.0\.0\.0:{endpoint}"):
         metrics.serve_relay_metrics(endpoint, get_settings())
     assert "pgoutbox_pending_events" in scrape(endpoint)  # the first server is unharmed
+
+
+def test_consumer_counters():
+    stop = metrics.serve_consumer_metrics(0)
+    try:
+        port = stop.port  # type: ignore[attr-defined]
+        base = scrape(port)
+        assert base['pgoutbox_consumer_messages_total{outcome="handled"}'] >= 0
+        assert "pgoutbox_pending_events" not in base  # the consumer has no outbox gauges
+        metrics.observe_consumed("handled")
+        metrics.observe_consumed("duplicate")
+        after = scrape(port)
+        for outcome, grew in (("handled", 1), ("duplicate", 1), ("nacked", 0)):
+            name = f'pgoutbox_consumer_messages_total{{outcome="{outcome}"}}'
+            assert after[name] - base[name] == grew, outcome
+    finally:
+        stop()
+    assert metrics.serve_consumer_metrics(None)() is None
+    with pytest.raises(ValueError, match="consumer outcome must be one of"):
+        metrics.observe_consumed("lost")
