@@ -8,6 +8,7 @@ the database could not be inspected.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +47,8 @@ def check_database(
 ) -> list[checks.CheckMessage]:
     """Schema and backlog of each PostgreSQL alias given with ``--database`` that holds
     pgoutbox's tables."""
+    if _run_by_migrate():
+        return []
     found: list[checks.CheckMessage] = []
     for alias in databases or ():
         connection = connections[alias]
@@ -62,6 +65,23 @@ def check_database(
                 )
             )
     return found
+
+
+def _run_by_migrate() -> bool:
+    """Is Django's ``migrate`` (or a subclass) running these checks?
+
+    ``migrate`` runs the database checks before it migrates: an unmigrated or outdated schema
+    must not stop the one command that fixes it. Django passes no context to a check, so the
+    caller is found on the stack.
+    """
+    from django.core.management.commands.migrate import Command as Migrate
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if isinstance(frame.f_locals.get("self"), Migrate):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def _check_alias(alias: str) -> list[checks.CheckMessage]:

@@ -54,6 +54,14 @@ def test_database_checks_run_only_with_databases():
         call_command("check", "--database", "default", stdout=io.StringIO())
 
 
+def test_migrate_is_not_stopped_by_the_schema_it_fixes():
+    _sql("ALTER TABLE pgoutbox_event DISABLE TRIGGER pgoutbox_notify_v2")
+    _sql("DELETE FROM django_migrations WHERE app = 'pgoutbox' AND name = '0006_operations'")
+    assert _ids(databases=["default"]) == ["pgoutbox.E003"]
+    # migrate runs the database checks first (manage.py does; call_command only when asked)
+    call_command("migrate", "pgoutbox", "0003", skip_checks=False, stdout=io.StringIO())
+
+
 def test_missing_trigger_is_e001():
     _sql("DROP TRIGGER pgoutbox_notify_v2 ON pgoutbox_event")
     assert _ids(databases=["default"]) == ["pgoutbox.E001"]
