@@ -27,9 +27,9 @@ COMMENT_PREFIX = "pgoutbox sha256:"
 # pg_trigger.tgenabled: 'O' fires (origin), 'A' always, 'R' on replicas only, 'D' disabled.
 _TRIGGER_STATES = {"O": "installed", "A": "installed", "R": "replica only", "D": "disabled"}
 
-# CREATE FUNCTION name(...) ... AS $$body$$ — pg_proc.prosrc is exactly ``body``.
+# CREATE FUNCTION name(...) ... AS $$body$$ (or $tag$body$tag$): pg_proc.prosrc is ``body``.
 _FUNCTION = re.compile(
-    r"CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(\w+)\s*\(.*?\bAS\s+\$\$(.*?)\$\$",
+    r"CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(\w+)\s*\(.*?\bAS\s+(\$\w*\$)(.*?)\2",
     re.DOTALL | re.IGNORECASE,
 )
 
@@ -45,7 +45,7 @@ def shipped_hashes() -> dict[str, str]:
     for path in sorted(migrations_dir().glob("[0-9]*.sql")):
         if path.name.endswith(".down.sql"):
             continue
-        for name, body in _FUNCTION.findall(path.read_text(encoding="utf-8")):
+        for name, _quote, body in _FUNCTION.findall(path.read_text(encoding="utf-8")):
             bodies[name] = body
     missing = [name for name in CURRENT_FUNCTIONS if name not in bodies]
     if missing:
