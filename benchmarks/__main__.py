@@ -1,5 +1,5 @@
 """``python -m benchmarks <command>``: latency, e2e, baseline, write_overhead, claim_cost,
-subscribe, plot."""
+subscribe, admin, plot."""
 
 from __future__ import annotations
 
@@ -165,6 +165,25 @@ def cmd_subscribe(args: argparse.Namespace) -> dict[str, Any]:
         return run_subscribe(run, count=args.count)
 
 
+def cmd_admin(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.admin import run_admin
+
+    with Run("admin") as run:
+        result = run_admin(run, rows=args.rows, repeats=args.repeats)
+    return {
+        **result,
+        "targets": targets(
+            {
+                f"admin median ms of the slowest view, {args.rows} rows": (
+                    max(r["median_ms"] for r in result["results"]),
+                    "<=",
+                    300.0,
+                )
+            }
+        ),
+    }
+
+
 def cmd_plot(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.plot import plot_latest
 
@@ -227,6 +246,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--count", type=int, default=500, help="messages per variant")
     p.set_defaults(func=cmd_subscribe)
 
+    p = sub.add_parser("admin", help="admin changelist timings on a 1,000,000-row outbox")
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--repeats", type=int, default=10, help="timed requests per view")
+    p.set_defaults(func=cmd_admin)
+
     p = sub.add_parser("plot", help="redraw the PNGs from the latest JSON results")
     p.add_argument("command_key", nargs="?", help="e.g. e2e; default: every result")
     p.set_defaults(func=cmd_plot)
@@ -248,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     payload = {"machine": machine(), "argv": sys.argv[1:], **payload}
     path = write_results(key, payload)
     print(f"results: {path}", file=sys.stderr)
-    if args.command not in ("claim_cost", "subscribe"):  # figures, nothing to draw
+    if args.command not in ("claim_cost", "subscribe", "admin"):  # figures, nothing to draw
         from benchmarks.plot import plot_file
 
         print(f"plot: {plot_file(path)}", file=sys.stderr)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, close_old_connections, connections
 
+from pgoutbox import metrics
 from pgoutbox.conf import Settings, get_settings
 from pgoutbox.consumer import inbox
 from pgoutbox.consumer.connection import ConsumerConnection
@@ -172,6 +173,7 @@ class Subscriber:
         if duplicate:
             logger.info("message %s already received; acked and skipped", message_id)
             connection.ack(headers)
+            metrics.observe_consumed("duplicate")
             return
         payload = Payload(
             raw_body=body,
@@ -202,9 +204,11 @@ class Subscriber:
                 reason,
                 exc_info=error if not payload.nacked else None,
             )
+            metrics.observe_consumed("nacked")
         elif outcome is Outcome.DUPLICATE:
             logger.info("message %s already recorded by this consumer; acked", message_id)
             payload.ack()
+            metrics.observe_consumed("duplicate")
         elif outcome is Outcome.ACK:
             if not payload.saved:
                 logger.warning(
@@ -213,6 +217,7 @@ class Subscriber:
                     message_id,
                 )
             payload.ack()
+            metrics.observe_consumed("handled")
 
     def _retry_later(
         self,

@@ -21,7 +21,7 @@ WITH claimed AS (
     WHERE before < %(max_bytes)s
 )
 SELECT e.id, e.stream, e.kind, e.destination, e.body, e.headers, e.message_id, e.attempts,
-       e.function, e.args, (SELECT count(*) FROM claimed) AS claimed
+       e.function, e.args, e.created_at, (SELECT count(*) FROM claimed) AS claimed
 FROM pgoutbox_event e JOIN within USING (id)
 ORDER BY e.id
 
@@ -183,11 +183,9 @@ ORDER BY id DESC
 LIMIT %(limit)s
 
 -- name: status_database
--- The trigger (installed / disabled / missing), the NOTIFY mode this database's sessions get,
--- the NOTIFY queue usage and the relay sessions connected (application_name 'pgoutbox').
+-- The NOTIFY mode this database's sessions get, the NOTIFY queue usage and the relay sessions
+-- connected (application_name 'pgoutbox'); the trigger is pgoutbox.schema's business.
 SELECT
-    (SELECT tgenabled FROM pg_trigger
-     WHERE tgrelid = 'pgoutbox_event'::regclass AND tgname = 'pgoutbox_notify_v2') AS trigger,
     coalesce(nullif(current_setting('pgoutbox.notify', true), ''), 'on') AS notify_mode,
     pg_notification_queue_usage() AS notify_queue_usage,
     (SELECT count(*) FROM pg_stat_activity
