@@ -206,13 +206,9 @@ RETURNING id
 -- name: lease_calls
 WITH due AS (
     SELECT id FROM pgoutbox_event
-    WHERE status = 'pending'
-      AND kind = 'call'
-      AND available_at <= now()
-      AND NOT ordered
+    WHERE (status, kind, ordered) = ('pending', 'call', false) AND available_at <= now()
       AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
-    ORDER BY id
-    LIMIT %(limit)s
+    ORDER BY id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
 UPDATE pgoutbox_event AS e
