@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.test import override_settings
 
 from pgoutbox.errors import KeepOrderConflict
 from pgoutbox.models import OutboxEvent
@@ -19,7 +20,10 @@ from pgoutbox.transports.memory import MemoryTransport
 from tests.app import outbox
 from tests.support.function_events import pgoutbox_settings, wait_until
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("runs")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases=["default", "direct"]),
+    pytest.mark.usefixtures("runs"),
+]
 
 
 def test_the_producer_never_runs_a_keep_order_call(relay_thread):
@@ -204,3 +208,21 @@ def test_writing_two_keep_order_streams_in_opposite_orders_fails_clearly_never_d
         [f"{survivor}-1"],
         [f"{survivor}-2"],
     ]
+
+
+def test_a_stream_another_relay_was_leasing_is_looked_at_again_not_left_for_the_poll(
+    relay_thread,
+):
+    relay_thread(transport=MemoryTransport(), poll_interval=30)
+    with connection.cursor() as cursor, transaction.atomic():
+        # Play another relay in the middle of leasing the stream when the notification comes.
+        cursor.execute("SELECT pg_advisory_xact_lock(1885831026, hashtext('ordered'))")
+        with (
+            override_settings(DATABASE_ROUTERS=["tests.app.routers.OutboxOnDirect"]),
+            transaction.atomic(using="direct"),  # another session: it commits now
+        ):
+            outbox.notify_ordered("committed while the stream was being leased")
+        time.sleep(0.05)
+    released = time.monotonic()
+    [run] = wait_until(outbox.runs, timeout=5)
+    assert run.at - released < 1.0  # looked at again within milliseconds; the poll is 30 s
