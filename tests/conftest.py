@@ -6,8 +6,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.db import connection
 
+from pgoutbox.producer import functions
 from pgoutbox.runner import build_relay
+from tests.app import outbox
 from tests.support.factories import closing_factory
 from tests.support.pgbouncer import PgBouncer
 from tests.support.relay_runner import RelayThread
@@ -57,3 +60,40 @@ def pgbouncer(django_db_setup: None) -> Iterator[PgBouncer]:
     bouncer = PgBouncer(settings.PGBOUNCER_PORT, target["HOST"], int(target["PORT"])).start()
     yield bouncer
     bouncer.stop()
+
+
+@pytest.fixture
+def runs() -> Iterator[None]:
+    """A clean record of decorated-function runs."""
+    outbox.reset()
+    yield
+    outbox.reset()
+
+
+@pytest.fixture
+def producer_dies_after_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The producer's on-commit hook does nothing, as if the process died right after COMMIT."""
+    monkeypatch.setattr(functions, "_run_after_commit_enabled", False)
+
+
+@pytest.fixture
+def database_setting(transactional_db: None) -> Iterator[Any]:
+    """``ALTER DATABASE <test db> SET name = value`` for new sessions; reset at teardown."""
+    changed: list[str] = []
+
+    def set_(name: str, value: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"ALTER DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} "
+                f"SET {name} = %s",
+                [value],
+            )
+        changed.append(name)
+
+    yield set_
+    with connection.cursor() as cursor:
+        for name in changed:
+            cursor.execute(
+                f"ALTER DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} "
+                f"RESET {name}"
+            )
