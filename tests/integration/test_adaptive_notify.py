@@ -15,6 +15,8 @@ from psycopg import sql
 import pgoutbox
 from pgoutbox import db
 from pgoutbox.conf import get_settings
+from pgoutbox.transports.memory import MemoryTransport
+from tests.support.function_events import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -174,3 +176,52 @@ def test_a_busy_listener_never_spins_while_a_skipping_producer_stays_open(
     received = {m.message_id: m for m in consumer.wait_for(2002, timeout=10)}
     assert claims_while_open <= 60, f"{claims_while_open} claims in 2 s"
     assert received[message_id].received_at - committed_at < 5.0  # the poll is 60 s
+
+
+class _SlowTransport(MemoryTransport):
+    """A broker that takes ``seconds`` to confirm each batch: a long batch, deterministically."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def publish_batch(self, messages: Any) -> Any:
+        time.sleep(self.seconds)
+        return super().publish_batch(messages)
+
+
+def a_listener_is_busy() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CASE WHEN pg_try_advisory_lock_shared(1885826936, 1) "
+            "THEN NOT pg_advisory_unlock_shared(1885826936, 1) ELSE true END"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def test_an_idle_listener_takes_what_producers_skipped_while_another_is_in_a_long_batch(
+    adaptive, relay_thread
+):
+    """Issue: with two listeners, an event committed while the busy one ran a long batch waited
+    for that batch (2.15 s): producers skip NOTIFY, so the idle one was never woken."""
+    destination = "/queue/pgoutbox-adaptive-two"
+    slow, fast = _SlowTransport(3.0), MemoryTransport()
+    relay_thread(transport=slow, poll_interval=60, batch_size=2)
+    time.sleep(0.5)  # past the start-up drain: the backlog below is taken after a wake-up
+    send_many(destination, 6)
+    pgoutbox.send(destination, "wake up")
+    wait_until(a_listener_is_busy, timeout=10)  # in its second 3-second batch
+    relay_thread(transport=fast, poll_interval=60)
+    wait_until(lambda: len(fast.deliveries) + len(slow.deliveries) >= 3, timeout=5)
+    with transaction.atomic():
+        message_id = pgoutbox.send(destination, "written while the other listener is busy")
+        with connection.cursor() as cursor:
+            cursor.execute(IN_FLIGHT)
+            [(skipped,)] = cursor.fetchall()
+    committed_at = time.time()
+    assert skipped == 1, "the producer should have found a listener busy and skipped NOTIFY"
+    taken = wait_until(
+        lambda: [d for d in fast.deliveries if d.message.message_id == message_id], timeout=10
+    )
+    assert taken[0].received_at - committed_at < 1.0  # not after the busy one's 3 s batch
+    assert a_listener_is_busy()  # ...which is still running

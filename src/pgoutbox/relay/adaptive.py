@@ -5,6 +5,11 @@ writers). The listener keeps draining while it holds the lock, and gives it up o
 empty claim found no producer that skipped NOTIFY still in flight; then it drains once more.
 The protocol and its proof are in migrations_sql/0002_adaptive_notify.sql. Session-level
 advisory locks: a listener whose connection dies is no longer busy.
+
+Several listeners: one holds the lock at a time. When it takes it, it NOTIFYs
+``pgoutbox_busy``; every other listener of all streams then helps (claims with a bounded
+backoff while the lock is held elsewhere), so an event whose producer skipped NOTIFY is taken
+within tens of milliseconds by an idle listener even while the busy one is in a long batch.
 """
 
 from __future__ import annotations
@@ -36,6 +41,15 @@ class BusyLock:
         if not self.held:
             self.held = self._call("relay_busy")
         return self.held
+
+    def announce(self) -> None:
+        """Tell the other listeners this one is busy: they help until it is idle again."""
+        with translate_errors():
+            self.conn.execute(query("announce_busy"))
+
+    def held_elsewhere(self) -> bool:
+        """Whether another listener holds the lock (producers skip NOTIFY meanwhile)."""
+        return self._call("relay_busy_elsewhere")
 
     def release_if_idle(self) -> bool:
         """Give the lock up unless a producer that skipped NOTIFY has not committed yet."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 
 CATCH_ALL_CHANNEL = "pgoutbox"
+# pgoutbox.notify = 'adaptive': a listener that takes the busy lock says so here, so that idle
+# listeners help while producers skip NOTIFY (relay/engine.py).
+BUSY_CHANNEL = "pgoutbox_busy"
 _STREAM_PREFIX = "pgoutbox_s:"
 _HASHED_PREFIX = "pgoutbox_h:"
 _MAX_IDENTIFIER_BYTES = 63

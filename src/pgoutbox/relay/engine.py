@@ -24,6 +24,7 @@ from pgoutbox.errors import DatabaseError
 from pgoutbox.policy import reconnect_delay
 from pgoutbox.relay.adaptive import BusyLock, adaptive_mode
 from pgoutbox.relay.calls import CallLane
+from pgoutbox.relay.channels import BUSY_CHANNEL
 from pgoutbox.relay.listener import NotificationListener, channels_for
 from pgoutbox.relay.messages import BatchReport, MessageLane
 from pgoutbox.relay.store import MessageStore
@@ -86,6 +87,7 @@ class Relay:
         )
         self._next_heartbeat = 0.0
         self.busy_lock: BusyLock | None = None
+        self._check_busy = False
 
     @property
     def broker_error(self) -> str | None:
@@ -145,6 +147,7 @@ class Relay:
             # Only a listener of every stream may make producers of any stream skip NOTIFY.
             if not self.streams and adaptive_mode(self.listener.conn):
                 self.busy_lock = BusyLock(self.listener.conn)
+                self._check_busy = True  # another listener may have been busy before we came
             self._next_heartbeat = time.monotonic() + self.settings.heartbeat_interval
         self.messages.store = MessageStore(self.connect(False))
         logger.info(
@@ -171,12 +174,14 @@ class Relay:
 
     def tick(self, stop: threading.Event) -> int:
         """Wait for a notification (or the poll interval), then drain; return events delivered."""
-        timeout = self.poll_interval
+        timeout = 0.0 if self._check_busy else self.poll_interval
         until_retry = self.messages.retry_at - time.monotonic()
         if 0 < until_retry < timeout:
             timeout = until_retry
+        channels: frozenset[str] = frozenset()
         if self.listener is not None:
-            if self.listener.wait(timeout, stop):
+            channels = self.listener.wait(timeout, stop)
+            if channels:
                 self.calls.wake.set()
             self._heartbeat_if_due()
         else:
@@ -185,6 +190,10 @@ class Relay:
             return 0
         if self.busy_lock is None:
             return self.drain(stop)
+        if (BUSY_CHANNEL in channels or self._check_busy) and self.busy_lock.held_elsewhere():
+            self._check_busy = False
+            return self._assist(self.busy_lock, stop)
+        self._check_busy = False
         return self._drain_adaptive(self.busy_lock, stop)
 
     def _drain_adaptive(self, lock: BusyLock, stop: threading.Event) -> int:
@@ -206,6 +215,7 @@ class Relay:
             return delivered
         if first.claimed < 2 or not lock.acquire():
             return delivered + (self.drain(stop) if first.more else 0)
+        lock.announce()
         empty_rounds = 0
         while not stop.is_set():
             found = self.drain(stop)
@@ -216,16 +226,39 @@ class Relay:
             until_retry = self.messages.retry_at - time.monotonic()
             if until_retry <= 0 and lock.release_if_idle():
                 return delivered + self.drain(stop)
-            # Producers skip NOTIFY while the lock is held: calls committed meanwhile too.
-            self.calls.wake.set()
-            pause = min(
-                self.settings.adaptive_poll_interval * 2**empty_rounds,
-                max(_ADAPTIVE_WAIT_CAP, self.settings.adaptive_poll_interval),
-            )
-            empty_rounds = min(empty_rounds + 1, 16)
-            self.listener.wait(max(until_retry, pause), stop)
-            self._heartbeat_if_due()
+            empty_rounds = self._pause_while_skipped(empty_rounds, until_retry, stop)
         return delivered
+
+    def _assist(self, lock: BusyLock, stop: threading.Event) -> int:
+        """Another listener is busy, so producers skip NOTIFY: claim beside it, with the same
+        bounded backoff, until it is idle again; then drain once more."""
+        assert self.listener is not None
+        delivered, empty_rounds = 0, 0
+        while not stop.is_set() and lock.held_elsewhere():
+            found = self.drain(stop)
+            delivered += found
+            if found:
+                empty_rounds = 0
+                continue
+            until_retry = self.messages.retry_at - time.monotonic()
+            empty_rounds = self._pause_while_skipped(empty_rounds, until_retry, stop)
+        return delivered + self.drain(stop)
+
+    def _pause_while_skipped(
+        self, empty_rounds: int, until_retry: float, stop: threading.Event
+    ) -> int:
+        """Wait before the next claim while producers skip NOTIFY: ``ADAPTIVE_POLL_INTERVAL``
+        doubling up to ``_ADAPTIVE_WAIT_CAP`` (or the broker's retry); return the next round."""
+        assert self.listener is not None
+        # Producers skip NOTIFY while the lock is held: calls committed meanwhile too.
+        self.calls.wake.set()
+        pause = min(
+            self.settings.adaptive_poll_interval * 2**empty_rounds,
+            max(_ADAPTIVE_WAIT_CAP, self.settings.adaptive_poll_interval),
+        )
+        self.listener.wait(max(until_retry, pause), stop)
+        self._heartbeat_if_due()
+        return min(empty_rounds + 1, 16)
 
     def drain(self, stop: threading.Event | None = None) -> int:
         """Relay message batches until one comes back short; return how many were delivered."""

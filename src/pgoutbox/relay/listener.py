@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql
 
 from pgoutbox.db import translate_errors
-from pgoutbox.relay.channels import CATCH_ALL_CHANNEL, stream_channel
+from pgoutbox.relay.channels import BUSY_CHANNEL, CATCH_ALL_CHANNEL, stream_channel
 from pgoutbox.sql import query
 
 logger = logging.getLogger(__name__)
@@ -22,8 +22,9 @@ _STOP_CHECK_SECONDS = 0.2
 
 
 def channels_for(streams: Sequence[str]) -> list[str]:
-    """Channels to LISTEN on: the catch-all one, or one per stream when streams are named."""
-    return [stream_channel(s) for s in streams] if streams else [CATCH_ALL_CHANNEL]
+    """Channels to LISTEN on: the catch-all one (and busy listeners' announcements), or one
+    per stream when streams are named."""
+    return [stream_channel(s) for s in streams] if streams else [CATCH_ALL_CHANNEL, BUSY_CHANNEL]
 
 
 class NotificationListener:
@@ -41,8 +42,9 @@ class NotificationListener:
             for channel in self.channels:
                 self.conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
 
-    def wait(self, timeout: float, stop: threading.Event) -> bool:
-        """Return True as soon as a notification arrives, False after ``timeout`` or on stop.
+    def wait(self, timeout: float, stop: threading.Event) -> frozenset[str]:
+        """Return the channels notified as soon as a notification arrives; an empty set after
+        ``timeout`` or on stop.
 
         Every notification already received is consumed, so one wake-up covers them all.
         """
@@ -51,15 +53,15 @@ class NotificationListener:
             while not stop.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return False
+                    return frozenset()
                 wait = min(remaining, _STOP_CHECK_SECONDS)
-                if any(True for _ in self.conn.notifies(timeout=wait, stop_after=1)):
+                first = [n.channel for n in self.conn.notifies(timeout=wait, stop_after=1)]
+                if first:
                     # The generator holds the connection's lock: consume the rest only after it
                     # has finished.
-                    for _ in self.conn.notifies(timeout=0):
-                        pass
-                    return True
-        return False
+                    rest = [n.channel for n in self.conn.notifies(timeout=0)]
+                    return frozenset(first + rest)
+        return frozenset()
 
     def heartbeat(self) -> float:
         """Prove the connection is alive; return ``pg_notification_queue_usage()`` (0..1)."""

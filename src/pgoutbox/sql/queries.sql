@@ -61,6 +61,15 @@ SELECT coalesce(current_setting('pgoutbox.notify', true), '')
 -- name: relay_busy
 SELECT pgoutbox_relay_busy_v2()
 
+-- name: relay_busy_elsewhere
+-- True while another listener holds "busy" (a shared try-lock, released at once).
+SELECT CASE WHEN pg_try_advisory_lock_shared(1885826936, 1)
+            THEN NOT pg_advisory_unlock_shared(1885826936, 1)
+            ELSE true END
+
+-- name: announce_busy
+SELECT pg_notify('pgoutbox_busy', '')
+
 -- name: relay_idle
 SELECT pgoutbox_relay_idle_v2()
 
