@@ -58,6 +58,14 @@ class Settings:
     stomp_connect_timeout: float = 5.0
     stomp_receipt_timeout: float = 10.0
     stomp_persistent: bool = True
+    # The AMQP and NATS transports (transports/amqp.py, transports/nats.py) also use
+    # STOMP_CONNECT_TIMEOUT, STOMP_RECEIPT_TIMEOUT (for confirms) and STOMP_PERSISTENT.
+    amqp_url: str = field(default="amqp://guest:guest@127.0.0.1:5672/%2F", repr=False)
+    amqp_ssl_ca_certs: str | None = None
+    amqp_ssl_cert_file: str | None = None
+    amqp_ssl_key_file: str | None = None
+    amqp_ssl_password: str | None = field(default=None, repr=False)
+    nats_url: str = field(default="nats://127.0.0.1:4222", repr=False)
     # The consumer (manage.py subscribe): consumer/subscriber.py.
     consumer_queue_headers: tuple[tuple[str, str], ...] = (
         ("durable", "true"),
@@ -128,6 +136,15 @@ def _hosts(key: str, value: Any) -> tuple[tuple[str, int], ...]:
             raise _bad(key, value, expected)
         hosts.append((item[0], item[1]))
     return tuple(hosts)
+
+
+def _url(*schemes: str) -> Callable[[str, Any], str]:
+    def validate(key: str, value: Any) -> str:
+        if not isinstance(value, str) or not value.startswith(tuple(f"{s}://" for s in schemes)):
+            raise _bad(key, value, "a URL starting with " + " or ".join(f"{s}://" for s in schemes))
+        return value
+
+    return validate
 
 
 def _heartbeats(key: str, value: Any) -> tuple[int, int]:
@@ -229,7 +246,9 @@ def _queue_headers(key: str, value: Any) -> tuple[tuple[str, str], ...]:
 
 
 # Their values never appear in an error message: it ends up in logs.
-_SECRET_KEYS = frozenset({"STOMP_PASSCODE", "STOMP_SSL_PASSWORD"})
+_SECRET_KEYS = frozenset(
+    {"STOMP_PASSCODE", "STOMP_SSL_PASSWORD", "AMQP_URL", "AMQP_SSL_PASSWORD", "NATS_URL"}
+)
 
 
 def _bad(key: str, value: Any, expected: str) -> ImproperlyConfigured:
@@ -265,6 +284,12 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "stomp_connect_timeout": _positive_number,
     "stomp_receipt_timeout": _positive_number,
     "stomp_persistent": _flag,
+    "amqp_url": _url("amqp", "amqps"),
+    "amqp_ssl_ca_certs": _optional_text,
+    "amqp_ssl_cert_file": _optional_text,
+    "amqp_ssl_key_file": _optional_text,
+    "amqp_ssl_password": _optional_text,
+    "nats_url": _url("nats", "tls"),
     "consumer_queue_headers": _queue_headers,
     "consumer_prefetch": _positive_int,
     "publish_strategy": _choice(*PUBLISH_STRATEGIES),
