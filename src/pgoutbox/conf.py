@@ -138,11 +138,17 @@ def _hosts(key: str, value: Any) -> tuple[tuple[str, int], ...]:
     return tuple(hosts)
 
 
-def _url(*schemes: str) -> Callable[[str, Any], str]:
+def _url(*schemes: str, several: bool = False) -> Callable[[str, Any], str]:
+    prefixes = tuple(f"{scheme}://" for scheme in schemes)
+    expected = "a URL starting with " + " or ".join(prefixes)
+    if several:
+        expected += " (several separated by commas)"
+
     def validate(key: str, value: Any) -> str:
-        if not isinstance(value, str) or not value.startswith(tuple(f"{s}://" for s in schemes)):
-            raise _bad(key, value, "a URL starting with " + " or ".join(f"{s}://" for s in schemes))
-        return value
+        urls = value.split(",") if several and isinstance(value, str) else [value]
+        if not all(isinstance(url, str) and url.strip().startswith(prefixes) for url in urls):
+            raise _bad(key, value, expected)
+        return str(value)
 
     return validate
 
@@ -289,7 +295,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "amqp_ssl_cert_file": _optional_text,
     "amqp_ssl_key_file": _optional_text,
     "amqp_ssl_password": _optional_text,
-    "nats_url": _url("nats", "tls"),
+    "nats_url": _url("nats", "tls", several=True),
     "consumer_queue_headers": _queue_headers,
     "consumer_prefetch": _positive_int,
     "publish_strategy": _choice(*PUBLISH_STRATEGIES),

@@ -1,8 +1,10 @@
 """NATS JetStream transport on nats-py: every batch acked by the stream, duplicates dropped by it.
 
 nats-py is asyncio; it runs on a private event-loop thread (:mod:`pgoutbox.transports.loop`).
-A batch is published with ``publish_async`` (one reply subscription, one future per message)
-and its ``PubAck``s awaited together, so a batch costs one round trip however large it is.
+A batch is published as one request per message, all written before any ``PubAck`` is
+awaited, and the acks awaited together, so a batch costs one round trip however large it is.
+(nats-py's ``publish_async`` is not used: when JetStream answers with an error, e.g. a full
+stream, its future is never resolved, and the batch would wait for the timeout.)
 
 Guarantees: a ``PubAck`` means the stream capturing the subject stored the message (on disk
 for file storage, on a quorum of replicas for a replicated stream). Every publish carries
@@ -80,7 +82,7 @@ class JetStreamTransport:
         self._lost = asyncio.Event()  # set by the client's own thread when the link drops
 
     def __repr__(self) -> str:
-        servers = [url.rpartition("@")[2] for url in self._servers()]
+        servers = [url.partition("://")[2].rpartition("@")[2] for url in self._servers()]
         return f"<JetStreamTransport {', '.join(servers)}>"
 
     def _servers(self) -> list[str]:
@@ -177,12 +179,13 @@ class JetStreamTransport:
         """Publish all, then await every PubAck together, until ``timeout`` or the connection
         is lost (whatever has no PubAck by then is reported as a ``ConnectionError``)."""
         js = client.jetstream(timeout=timeout)
-        pending: dict[asyncio.Future[Any], int] = {}
-        for message, subject, headers in ready:
-            future = await js.publish_async(
-                subject, message.body, wait_stall=timeout, headers=headers
-            )
-            pending[future] = message.event_id
+        # Every publish is written before any PubAck is awaited: one round trip per batch.
+        pending: dict[asyncio.Future[Any], int] = {
+            asyncio.ensure_future(
+                js.publish(subject, message.body, timeout=timeout, headers=headers)
+            ): message.event_id
+            for message, subject, headers in ready
+        }
         deadline = asyncio.get_running_loop().time() + timeout
         lost = asyncio.ensure_future(self._lost.wait())
         waiting: set[asyncio.Future[Any]] = set(pending)

@@ -1,0 +1,143 @@
+"""The AMQP transport against the real RabbitMQ: confirmed means delivered, unroutable means
+that event's failure (never confirmed and dropped), and the relay records it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import aiormq
+import pytest
+from django.conf import settings
+from django.db import transaction
+from django.test import override_settings
+
+import pgoutbox
+from pgoutbox.conf import get_settings, parse_settings
+from pgoutbox.errors import TransportUnavailable
+from pgoutbox.models import OutboxEvent
+from pgoutbox.transports.amqp import AmqpTransport
+from pgoutbox.transports.base import Message
+from tests.support.broker_fixtures import TRANSPORTS
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _messages(destination, count, start=0):
+    return [
+        Message(n, uuid.uuid4(), destination, json.dumps({"n": n}).encode(), {"x-n": str(n)})
+        for n in range(start, start + count)
+    ]
+
+
+@pytest.fixture
+def transport(amqp_broker):
+    transport = AmqpTransport(parse_settings({"AMQP_URL": amqp_broker}))
+    yield transport
+    transport.close()
+
+
+@pytest.fixture
+def fresh_queue(amqp_broker):
+    """A queue name nobody uses yet; the queue is deleted at teardown if it was created."""
+    name = f"pgoutbox-test-{uuid.uuid4().hex[:12]}"
+    yield name
+
+    async def delete():
+        connection = await aiormq.connect(amqp_broker)
+        channel = await connection.channel()
+        await channel.queue_delete(name)
+        await connection.close()
+
+    asyncio.run(delete())
+
+
+def test_a_batch_to_a_new_queue_is_confirmed_and_kept_until_a_consumer_comes(
+    transport, fresh_queue, stomp_consumer
+):
+    messages = _messages(f"/queue/{fresh_queue}", 300)
+    outcome = transport.publish_batch(messages)
+    assert outcome.confirmed == {m.event_id for m in messages}
+    assert not outcome.rejected and not outcome.unconfirmed and outcome.failure is None
+
+    # The queue was declared durable, as a STOMP SEND declares it: a STOMP subscriber that
+    # comes later gets every message, with its id, headers and persistence.
+    consumer = stomp_consumer(f"/queue/{fresh_queue}")
+    received = consumer.wait_for(300)
+    assert [m.message_id for m in received] == [str(m.message_id) for m in messages]
+    first = received[0]
+    assert first.headers["x-n"] == "0"
+    assert first.headers["persistent"] == "true"
+    assert first.headers["amqp-message-id"] == str(messages[0].message_id)
+
+
+def test_unroutable_and_unknown_destinations_are_rejected_the_rest_confirmed(
+    transport, stomp_consumer
+):
+    consumer = stomp_consumer()  # a /topic/... with a bound subscriber: routable
+    missing = f"pgoutbox-missing-{uuid.uuid4().hex[:12]}"
+    good = _messages(consumer.destination, 50)
+    bad = [
+        Message(1001, uuid.uuid4(), f"/amq/queue/{missing}", b"x"),  # no such queue
+        Message(1002, uuid.uuid4(), f"/topic/{missing}", b"x"),  # nobody subscribed
+        Message(1003, uuid.uuid4(), f"/exchange/{missing}/key", b"x"),  # no such exchange
+        Message(1004, uuid.uuid4(), "/temp-queue/x", b"x"),  # no AMQP meaning
+    ]
+    outcome = transport.publish_batch([*good[:25], *bad, *good[25:]])
+
+    assert outcome.confirmed == {m.event_id for m in good}
+    assert set(outcome.rejected) == {1001, 1002, 1003, 1004}
+    assert "312 NO_ROUTE" in outcome.rejected[1001]
+    assert "312 NO_ROUTE" in outcome.rejected[1002]
+    assert f"no exchange '{missing}'" in outcome.rejected[1003]
+    assert "/temp-queue/x" in outcome.rejected[1004]
+    assert not outcome.unconfirmed and outcome.failure is None
+    assert len(consumer.wait_for(50)) == 50
+
+    # The connection survived the refusals: the next batch goes through on it.
+    again = transport.publish_batch(_messages(consumer.destination, 10, start=100))
+    assert len(again.confirmed) == 10
+
+
+def test_an_unreachable_broker_or_wrong_credentials_raise_transport_unavailable(amqp_broker):
+    for url in (
+        "amqp://guest:guest@127.0.0.1:1/%2F",
+        amqp_broker.replace("guest:guest", "guest:wrong-password"),
+    ):
+        transport = AmqpTransport(parse_settings({"AMQP_URL": url, "STOMP_CONNECT_TIMEOUT": 2}))
+        with pytest.raises(TransportUnavailable, match="cannot connect to the AMQP broker"):
+            transport.publish_batch(_messages("/queue/x", 1))
+        transport.close()
+
+
+def test_relay_over_amqp_delivers_and_records_unroutable_events_as_failures(
+    amqp_broker, stomp_consumer, relay_thread
+):
+    consumer = stomp_consumer()
+    unroutable = f"/amq/queue/pgoutbox-missing-{uuid.uuid4().hex[:12]}"
+    overrides = {
+        "TRANSPORT": TRANSPORTS["amqp"],
+        "AMQP_URL": amqp_broker,
+        "MAX_ATTEMPTS": 2,
+        "RETRY_BACKOFF_BASE": 0.05,
+        "RETRY_BACKOFF_MAX": 0.1,
+    }
+    with override_settings(PGOUTBOX={**settings.PGOUTBOX, **overrides}):
+        assert get_settings().transport == TRANSPORTS["amqp"]
+        relay_thread()
+        with transaction.atomic():
+            good = [pgoutbox.send(consumer.destination, {"n": n}) for n in range(20)]
+            lost_cause = pgoutbox.send(unroutable, {"n": "unroutable"})
+
+        received = consumer.wait_for(20)
+        assert {m.message_id for m in received} == {str(m) for m in good}
+        assert received[0].headers["content-type"] == "application/json"
+        deadline = time.monotonic() + 10
+        while OutboxEvent.objects.filter(status="pending").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    [event] = OutboxEvent.objects.all()
+    assert event.message_id == lost_cause
+    assert (event.status, event.attempts) == ("dead", 2)
+    assert "NO_ROUTE" in event.last_error
