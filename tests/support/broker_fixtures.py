@@ -51,6 +51,7 @@ class TransportSetup:
     name: str
     settings: dict[str, Any]
     sink: Callable[[], CountingConsumer | JetStreamSink]
+    address: tuple[str, int]  # where the relay connects, for a TCP proxy to stand in between
 
     def url(self, address: tuple[str, int]) -> dict[str, Any]:
         """The keys pointing this transport at ``address`` (a TCP proxy) instead."""
@@ -68,10 +69,14 @@ def transport_setup(request: pytest.FixtureRequest) -> TransportSetup:
     settings: dict[str, Any] = {"TRANSPORT": TRANSPORTS[name]}
     if name == "jetstream":
         settings["NATS_URL"] = request.getfixturevalue("nats_broker")
+        address = url_address(settings["NATS_URL"], 4222)
         sink: Any = request.getfixturevalue("jetstream_sink")
     else:
         if name == "amqp":
             settings["AMQP_URL"] = request.getfixturevalue("amqp_broker")
+            address = url_address(settings["AMQP_URL"], 5672)
+        else:
+            address = request.getfixturevalue("stomp_broker")
         # AMQP's /topic/<key> is amq.topic, where RabbitMQ's STOMP subscriber is bound.
         sink = request.getfixturevalue("counting_consumer")
-    return TransportSetup(name, settings, sink)
+    return TransportSetup(name, settings, sink, address)
