@@ -2,7 +2,8 @@
 
 ``PGOUTBOX_TEST_DB_NAME`` names the scratch database (read by ``tests.settings``);
 ``PGOUTBOX_BENCH_PERSISTENT`` (``1``/``0``), ``PGOUTBOX_BENCH_BATCH_SIZE`` and
-``PGOUTBOX_BENCH_LOG`` adjust what the listener runs with.
+``PGOUTBOX_BENCH_LOG`` adjust what the listener runs with; ``PGOUTBOX_BENCH_TRANSPORT`` (a dotted
+path) replaces the STOMP transport.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ PGOUTBOX = {
     "STOMP_PERSISTENT": os.environ.get("PGOUTBOX_BENCH_PERSISTENT", "1") == "1",
     "BATCH_SIZE": int(os.environ.get("PGOUTBOX_BENCH_BATCH_SIZE", "500")),
 }
+if os.environ.get("PGOUTBOX_BENCH_TRANSPORT"):
+    PGOUTBOX["TRANSPORT"] = os.environ["PGOUTBOX_BENCH_TRANSPORT"]
 LOGGING = {
     **LOGGING,
     "loggers": {
