@@ -101,6 +101,48 @@ def test_unroutable_and_unknown_destinations_are_rejected_the_rest_confirmed(
     assert len(again.confirmed) == 10
 
 
+def test_an_exchange_deleted_while_connected_fails_the_batch_then_that_event(
+    transport, amqp_broker
+):
+    exchange = f"pgoutbox-test-{uuid.uuid4().hex[:12]}"
+    queue = f"{exchange}-q"
+
+    async def admin(*steps):
+        connection = await aiormq.connect(amqp_broker)
+        channel = await connection.channel()
+        for step in steps:
+            await step(channel)
+        await connection.close()
+
+    async def create(channel):
+        await channel.exchange_declare(exchange, exchange_type="direct", auto_delete=False)
+        await channel.queue_declare(queue, auto_delete=False)
+        await channel.queue_bind(queue, exchange, routing_key="k")
+
+    async def delete_exchange(channel):
+        await channel.exchange_delete(exchange)
+
+    async def delete_queue(channel):
+        await channel.queue_delete(queue)
+
+    asyncio.run(admin(create))
+    try:
+        destination = f"/exchange/{exchange}/k"
+        assert len(transport.publish_batch(_messages(destination, 3)).confirmed) == 3
+        asyncio.run(admin(delete_exchange))
+        # The exchange was checked on this connection: the broker closes the channel.
+        lost = transport.publish_batch(_messages(destination, 3, start=10))
+        assert lost.unconfirmed == {10, 11, 12} and "no exchange" in lost.failure
+        # Reconnected, checked again: now it is that event's failure, the others go through.
+        outcome = transport.publish_batch(
+            [*_messages(destination, 1, start=20), *_messages(f"/queue/{queue}", 2, start=21)]
+        )
+    finally:
+        asyncio.run(admin(delete_queue))
+    assert f"no exchange '{exchange}'" in outcome.rejected[20]
+    assert outcome.confirmed == {21, 22}
+
+
 def test_an_unreachable_broker_or_wrong_credentials_raise_transport_unavailable(amqp_broker):
     for url in (
         "amqp://guest:guest@127.0.0.1:1/%2F",

@@ -72,6 +72,25 @@ def test_no_stream_and_bad_subjects_are_rejected_the_rest_acked(transport, jetst
     assert sink.wait_for_count(40, timeout=10) == 40
 
 
+def test_a_message_over_the_server_max_payload_is_rejected_not_retried_forever(
+    transport, jetstream_sink, nats_broker
+):
+    sink = jetstream_sink()
+
+    async def max_payload():
+        client = await nats.connect(nats_broker)
+        limit = client.max_payload
+        await client.close()
+        return limit
+
+    huge = Message(99, uuid.uuid4(), sink.destination, b"x" * (asyncio.run(max_payload()) + 1))
+    good = _messages(sink.destination, 5)
+    outcome = transport.publish_batch([huge, *good])
+    assert outcome.confirmed == {m.event_id for m in good}
+    assert "MaxPayload" in outcome.rejected[99]
+    assert not outcome.unconfirmed
+
+
 def test_a_stream_that_refuses_a_message_rejects_that_event(transport, nats_broker):
     subject = f"pgoutbox-full.{uuid.uuid4().hex[:12]}"
     stream = f"PGOUTBOX_FULL_{uuid.uuid4().hex[:12]}"

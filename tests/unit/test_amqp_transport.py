@@ -3,6 +3,8 @@ message properties, and its settings."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -83,3 +85,15 @@ def test_credentials_stay_out_of_repr():
     settings = parse_settings({"AMQP_URL": "amqp://user:s3cret@mq:5672/%2F"})
     assert "s3cret" not in repr(settings)
     assert repr(AmqpTransport(settings)) == "<AmqpTransport amqp://mq:5672/%2F>"
+
+
+@pytest.mark.parametrize(
+    ("module", "client", "extra"),
+    [("pgoutbox.transports.amqp", "aiormq", "amqp"), ("pgoutbox.transports.nats", "nats", "nats")],
+)
+def test_a_missing_extra_names_the_package_to_install(module, client, extra):
+    # A fresh interpreter where the client library cannot be imported.
+    code = f"import sys; sys.modules[{client!r}] = None; import {module}"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"pip install 'pgoutbox[{extra}]'" in result.stderr

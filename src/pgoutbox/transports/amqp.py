@@ -27,10 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import aiormq
-import aiormq.exceptions
-from aiormq.abc import AbstractChannel
-from pamqp import commands as spec
+try:
+    import aiormq
+    import aiormq.exceptions
+    from aiormq.abc import AbstractChannel
+    from pamqp import commands as spec
+except ImportError as exc:  # the extra is not installed
+    raise ImportError(f"{__name__} needs aiormq: pip install 'pgoutbox[amqp]'") from exc
 
 from pgoutbox.conf import Settings
 from pgoutbox.errors import TransportUnavailable
@@ -321,7 +324,22 @@ class _Lost:
     reason: str
 
 
+# Errors that say nothing about the message: the connection or channel is gone. Any other
+# error is the message's own (it cannot be encoded...) and counts against it.
+_LOST = (
+    aiormq.exceptions.AMQPConnectionError,
+    aiormq.exceptions.ChannelClosed,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+    asyncio.CancelledError,
+)
+
+
 def _judge(task: asyncio.Task[Any]) -> _Refused | _Lost | None:
+    if task.cancelled():
+        return _Lost("AMQP publish cancelled")
     exc = task.exception()
     if exc is None:
         return None
@@ -333,7 +351,9 @@ def _judge(task: asyncio.Task[Any]) -> _Refused | _Lost | None:
         )
     if isinstance(exc, aiormq.exceptions.DeliveryError):
         return _Refused(f"the broker nacked the message: {exc!r}")
-    return _Lost(f"AMQP publish not confirmed: {_reason(exc)}")
+    if isinstance(exc, _LOST):
+        return _Lost(f"AMQP publish not confirmed: {_reason(exc)}")
+    return _Refused(f"the message cannot be published: {exc!r}")
 
 
 def _reason(exc: BaseException) -> str:

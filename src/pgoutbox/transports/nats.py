@@ -23,10 +23,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import nats
-import nats.errors
-import nats.js.errors
-from nats.aio.client import Client
+try:
+    import nats
+    import nats.errors
+    import nats.js.errors
+    from nats.aio.client import Client
+except ImportError as exc:  # the extra is not installed
+    raise ImportError(f"{__name__} needs nats-py: pip install 'pgoutbox[nats]'") from exc
 
 from pgoutbox.conf import Settings
 from pgoutbox.errors import TransportUnavailable
@@ -70,6 +73,21 @@ def nats_headers(message: Message) -> dict[str, str]:
             raise ValueError(f"header {name!r} cannot be carried by NATS")
     message_id = str(message.message_id)
     return {**message.headers, MESSAGE_ID_HEADER: message_id, MSG_ID_HEADER: message_id}
+
+
+# Errors that say nothing about the message: the connection is gone or slow. Any other error is
+# the message's own (too large, a header NATS refuses, a stream's refusal) and counts against it.
+_LOST = (
+    ConnectionError,
+    TimeoutError,
+    asyncio.CancelledError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.NoServersError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.ConnectionReconnectingError,
+)
 
 
 class JetStreamTransport:
@@ -157,12 +175,16 @@ class JetStreamTransport:
         confirmed = {event_id for event_id, error in acks.items() if error is None}
         failure: str | None = None
         for event_id, error in acks.items():
-            if isinstance(error, nats.js.errors.NoStreamResponseError):
+            if error is None:
+                continue
+            if isinstance(error, _LOST):
+                failure = failure or f"NATS publish not acknowledged: {error!r}"
+            elif isinstance(error, nats.js.errors.NoStreamResponseError):
                 rejected[event_id] = "no JetStream stream captures this subject (no responders)"
             elif isinstance(error, nats.js.errors.APIError):
                 rejected[event_id] = f"JetStream refused the message: {error}"
-            elif error is not None:
-                failure = failure or f"NATS publish not acknowledged: {error!r}"
+            else:  # this message's own fault (too large, bad header...): retrying it as is fails
+                rejected[event_id] = f"NATS cannot publish the message: {error!r}"
         unconfirmed = frozenset(acks) - confirmed - rejected.keys()
         if unconfirmed:
             self.close()
