@@ -84,15 +84,17 @@ def test_unroutable_and_unknown_destinations_are_rejected_the_rest_confirmed(
         Message(1002, uuid.uuid4(), f"/topic/{missing}", b"x"),  # nobody subscribed
         Message(1003, uuid.uuid4(), f"/exchange/{missing}/key", b"x"),  # no such exchange
         Message(1004, uuid.uuid4(), "/temp-queue/x", b"x"),  # no AMQP meaning
+        Message(1005, uuid.uuid4(), f"/queue/amq.{missing}", b"x"),  # may not be declared
     ]
     outcome = transport.publish_batch([*good[:25], *bad, *good[25:]])
 
     assert outcome.confirmed == {m.event_id for m in good}
-    assert set(outcome.rejected) == {1001, 1002, 1003, 1004}
+    assert set(outcome.rejected) == {1001, 1002, 1003, 1004, 1005}
     assert "312 NO_ROUTE" in outcome.rejected[1001]
     assert "312 NO_ROUTE" in outcome.rejected[1002]
     assert f"no exchange '{missing}'" in outcome.rejected[1003]
     assert "/temp-queue/x" in outcome.rejected[1004]
+    assert "ACCESS_REFUSED" in outcome.rejected[1005]
     assert not outcome.unconfirmed and outcome.failure is None
     assert len(consumer.wait_for(50)) == 50
 

@@ -303,6 +303,8 @@ async def _check(
         side = await connection.channel()
         if kind == "exchange":
             return side, _reason(exc)
+    except aiormq.exceptions.ChannelClosed as exc:  # e.g. ACCESS_REFUSED
+        return await connection.channel(), _reason(exc)
     try:
         await side.queue_declare(name, durable=True)
         return side, None
