@@ -140,7 +140,7 @@ class AmqpTransport:
         self._loop = LoopThread("pgoutbox-amqp")
         self._connection: aiormq.Connection | None = None
         self._channel: AbstractChannel | None = None
-        self._checked: dict[tuple[str, str], str | None] = {}  # (kind, name) -> refusal
+        self._exists: set[tuple[str, str]] = set()  # (kind, name) checked on this connection
 
     def __repr__(self) -> str:
         url = self._settings.amqp_url
@@ -177,7 +177,7 @@ class AmqpTransport:
             await connection.connect()
             self._connection = connection
             self._channel = await connection.channel(publisher_confirms=True)
-        self._checked.clear()
+        self._exists.clear()
 
     def close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
@@ -229,7 +229,8 @@ class AmqpTransport:
         # The concrete channel: its basic_publish can return before the frame is written.
         channel = cast(aiormq.Channel, self._channel)
         outcomes: dict[int, _Refused | _Lost | None] = {}
-        async with asyncio.timeout(timeout):
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with asyncio.timeout_at(deadline):
             refusals = await self._check_targets(set(routes.values()))
         persistent = self._settings.stomp_persistent
         sent: dict[asyncio.Task[Any], int] = {}
@@ -252,7 +253,8 @@ class AmqpTransport:
             sent[asyncio.ensure_future(publish)] = message.event_id
         if not sent:
             return outcomes
-        done, pending = await asyncio.wait(sent, timeout=timeout)
+        left = max(0.0, deadline - asyncio.get_running_loop().time())
+        done, pending = await asyncio.wait(sent, timeout=left)
         for task in pending:
             task.cancel()
             outcomes[sent[task]] = _Lost(f"no publisher confirm within {timeout:g}s")
@@ -264,23 +266,29 @@ class AmqpTransport:
         """Make sure the exchanges and ``/queue/`` queues exist before publishing.
 
         A publish to a missing exchange closes the whole channel (every message in flight with
-        it); a passive declare on a side channel finds that first, once per name and
-        connection. A missing ``/queue/<q>`` is declared durable, as the STOMP plugin does.
-        Returns the routes that cannot be published to, with the broker's reason.
+        it); a passive declare on a side channel finds that first. What exists is remembered
+        for the connection; a refusal is not, so an exchange created later is found by the
+        event's next try. A missing ``/queue/<q>`` is declared durable, as the STOMP plugin
+        does. Returns the routes that cannot be published to, with the broker's reason.
         """
         wanted = {("exchange", r.exchange) for r in routes if r.exchange}
         wanted |= {("queue", r.queue) for r in routes if r.queue is not None}
-        unchecked = sorted(wanted - self._checked.keys())
+        refused: dict[tuple[str, str], str] = {}
+        unchecked = sorted(wanted - self._exists)
         if unchecked:
             assert self._connection is not None
             side = await self._connection.channel()
             for kind, name in unchecked:
-                side, self._checked[(kind, name)] = await _check(side, self._connection, kind, name)
+                side, refusal = await _check(side, self._connection, kind, name)
+                if refusal is None:
+                    self._exists.add((kind, name))
+                else:
+                    refused[(kind, name)] = refusal
             if not side.is_closed:
                 await side.close()
         refusals = {}
         for route in routes:
-            refusal = self._checked.get(("exchange", route.exchange)) or self._checked.get(
+            refusal = refused.get(("exchange", route.exchange)) or refused.get(
                 ("queue", route.queue or "")
             )
             if refusal is not None:
