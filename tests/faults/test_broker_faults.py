@@ -112,7 +112,9 @@ def test_broker_outage_events_wait_then_all_arrive(
     # After it: everything arrived, nothing lost; only an interrupted batch may repeat.
     assert not missing and not accounting.lost, f"{accounting}; rows left: {left}"
     assert not accounting.unexpected
-    assert accounting.duplicate_copies <= 100
+    # Only the batch in flight at the cut may repeat; the log says what else interrupted one.
+    warnings = [line for line in listener.output().splitlines() if "unavailable" in line]
+    assert accounting.duplicate_copies <= 100, (str(accounting), warnings[-10:])
     assert database.event_status(pg) == {}
     # Waiting out the outage costs no memory, threads or descriptors that stay.
     assert max(s.rss_bytes for s in [*samples, after]) - before.rss_bytes < 20 * 2**20
