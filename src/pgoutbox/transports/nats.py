@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from asyncio import FIRST_COMPLETED
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,7 +98,7 @@ class JetStreamTransport:
         self._settings = settings
         self._loop = LoopThread("pgoutbox-nats")
         self._client: Client | None = None
-        self._lost = asyncio.Event()  # set by the client's own thread when the link drops
+        self._lost = asyncio.Event()  # set on the loop thread when the connection drops
 
     def __repr__(self) -> str:
         servers = [url.partition("://")[2].rpartition("@")[2] for url in self._servers()]
@@ -208,18 +209,12 @@ class JetStreamTransport:
             ): message.event_id
             for message, subject, headers in ready
         }
-        deadline = asyncio.get_running_loop().time() + timeout
-        lost = asyncio.ensure_future(self._lost.wait())
-        waiting: set[asyncio.Future[Any]] = set(pending)
-        while waiting and not lost.done():
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                break
-            _, waiting = await asyncio.wait(
-                waiting | {lost}, timeout=left, return_when=asyncio.FIRST_COMPLETED
-            )
-            waiting.discard(lost)
-        lost.cancel()
+        if pending:
+            every_ack: asyncio.Future[Any] = asyncio.gather(*pending, return_exceptions=True)
+            lost: asyncio.Future[Any] = asyncio.ensure_future(self._lost.wait())
+            await asyncio.wait({every_ack, lost}, timeout=timeout, return_when=FIRST_COMPLETED)
+            lost.cancel()
+            every_ack.cancel()  # cancels the publishes still waiting, if any
         why = "connection to NATS lost" if self._lost.is_set() else f"no PubAck in {timeout:g}s"
         results: dict[int, BaseException | None] = {}
         for future, event_id in pending.items():
