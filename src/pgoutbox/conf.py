@@ -335,7 +335,21 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
             f"{SETTINGS_NAME}['RETRY_BACKOFF_BASE'] ({parsed.retry_backoff_base}) must not exceed "
             f"{SETTINGS_NAME}['RETRY_BACKOFF_MAX'] ({parsed.retry_backoff_max})"
         )
+    tls_keys = [k for k in _AMQP_TLS_KEYS if getattr(parsed, k.lower()) is not None]
+    if tls_keys and not parsed.amqp_url.startswith("amqps://"):
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME}{tls_keys} are set but {SETTINGS_NAME}['AMQP_URL'] is not an "
+            "amqps:// URL: they would be ignored"
+        )
     return parsed
+
+
+_AMQP_TLS_KEYS = (
+    "AMQP_SSL_CA_CERTS",
+    "AMQP_SSL_CERT_FILE",
+    "AMQP_SSL_KEY_FILE",
+    "AMQP_SSL_PASSWORD",
+)
 
 
 # Settings dicts of the libraries pgoutbox replaces, each with the function that translates it

@@ -21,6 +21,8 @@ from pgoutbox.models import OutboxEvent
 from pgoutbox.transports.amqp import AmqpTransport
 from pgoutbox.transports.base import Message
 from tests.support.broker_fixtures import TRANSPORTS
+from tests.support.services import url_address
+from tests.support.tls import TlsTerminator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -189,3 +191,34 @@ def test_relay_over_amqp_delivers_and_records_unroutable_events_as_failures(
     assert event.message_id == lost_cause
     assert (event.status, event.attempts) == ("dead", 2)
     assert "NO_ROUTE" in event.last_error
+
+
+@pytest.fixture(scope="module")
+def amqp_tls(tmp_path_factory, amqp_broker):
+    """stunnel terminating TLS in front of RabbitMQ's AMQP port, with its own CA."""
+    terminator = TlsTerminator.start(
+        tmp_path_factory.mktemp("amqp-tls"), url_address(amqp_broker, 5672)
+    )
+    yield terminator
+    terminator.stop()
+
+
+def test_amqps_verifies_the_broker_with_the_given_ca(amqp_tls, stomp_consumer):
+    consumer = stomp_consumer()
+    url = f"amqps://guest:guest@localhost:{amqp_tls.port}/%2F"
+    trusted = AmqpTransport(
+        parse_settings({"AMQP_URL": url, "AMQP_SSL_CA_CERTS": str(amqp_tls.cert)})
+    )
+    try:
+        outcome = trusted.publish_batch(_messages(consumer.destination, 5))
+    finally:
+        trusted.close()
+    assert len(outcome.confirmed) == 5
+    assert len(consumer.wait_for(5)) == 5
+    assert amqp_tls.accepted_connections() >= 1
+
+    # Without the CA, the self-signed broker is refused before any credentials are sent.
+    untrusted = AmqpTransport(parse_settings({"AMQP_URL": url, "STOMP_CONNECT_TIMEOUT": 3}))
+    with pytest.raises(TransportUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        untrusted.publish_batch(_messages(consumer.destination, 1))
+    untrusted.close()

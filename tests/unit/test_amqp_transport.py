@@ -81,6 +81,13 @@ def test_settings_default_and_validation():
         parse_settings({"AMQP_SSL_CA_CERTS": 3})
 
 
+def test_tls_options_without_an_amqps_url_are_an_error_not_ignored():
+    with pytest.raises(ImproperlyConfigured, match=r"\['AMQP_SSL_CA_CERTS'\] are set.*amqps://"):
+        parse_settings({"AMQP_SSL_CA_CERTS": "/etc/ca.pem"})
+    settings = parse_settings({"AMQP_URL": "amqps://mq/%2F", "AMQP_SSL_CA_CERTS": "/etc/ca.pem"})
+    assert settings.amqp_ssl_ca_certs == "/etc/ca.pem"
+
+
 def test_credentials_stay_out_of_repr():
     settings = parse_settings({"AMQP_URL": "amqp://user:s3cret@mq:5672/%2F"})
     assert "s3cret" not in repr(settings)
