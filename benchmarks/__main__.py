@@ -1,5 +1,5 @@
-"""``python -m benchmarks <command>``: latency, e2e, baseline, write_overhead, claim_cost,
-subscribe, admin, plot."""
+"""``python -m benchmarks <command>``: latency, e2e, baseline, transports, write_overhead,
+claim_cost, subscribe, admin, plot."""
 
 from __future__ import annotations
 
@@ -142,6 +142,19 @@ def cmd_baseline(args: argparse.Namespace) -> dict[str, Any]:
     return {"results": results}
 
 
+def cmd_transports(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.transports import run_transports
+
+    with Run("transports") as run:
+        return run_transports(
+            run,
+            transports=args.transports,
+            count=args.count,
+            rate=args.rate,
+            backlog_count=args.backlog_count,
+        )
+
+
 def cmd_write_overhead(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.write_overhead import run_write_overhead
 
@@ -224,6 +237,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--count", type=int, default=2000)
     p.add_argument("--rate", type=float, default=200.0)
     p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser(
+        "transports", help="latency and backlog drain per transport, each with its broker's floor"
+    )
+    p.add_argument(
+        "--transports",
+        nargs="+",
+        default=["stomp", "amqp", "jetstream"],
+        choices=["stomp", "amqp", "jetstream"],
+    )
+    p.add_argument("--count", type=int, default=2000, help="latency: events")
+    p.add_argument("--rate", type=float, default=200.0, help="latency: events per second")
+    p.add_argument("--backlog-count", type=int, default=20000)
+    p.set_defaults(func=cmd_transports)
 
     p = sub.add_parser("write_overhead", help="pgbench commits/s per NOTIFY mode and client count")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])

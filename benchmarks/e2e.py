@@ -23,20 +23,26 @@ class Listener:
     poll_interval: float = 1.0
     persistent: bool = True
     batch_size: int = 500
+    transport: str = ""  # a dotted path; "" keeps the STOMP transport
+    sink: str = "stomp"  # the consumer: "stomp" (a RabbitMQ queue) or "jetstream" (a stream)
 
 
 def start_listener(run: Run, listener: Listener, log: str) -> Any:
     env = run.env(
         PGOUTBOX_BENCH_PERSISTENT="1" if listener.persistent else "0",
         PGOUTBOX_BENCH_BATCH_SIZE=str(listener.batch_size),
+        PGOUTBOX_BENCH_TRANSPORT=listener.transport,
     )
     args = ["-m", "django", "outbox_listen", "--poll-interval", str(listener.poll_interval)]
     return run.start(args, log=log, env=env)
 
 
-def start_consumer(run: Run, destination: str, expect: int, log: str, timeout: float) -> Any:
+def start_consumer(
+    run: Run, destination: str, expect: int, log: str, timeout: float, sink: str = "stomp"
+) -> Any:
     out = run.tmp / f"{log}.tsv"
-    args = ["-m", "benchmarks.consumer", "--destination", destination, "--expect", str(expect)]
+    module = "benchmarks.nats_consumer" if sink == "jetstream" else "benchmarks.consumer"
+    args = ["-m", module, "--destination", destination, "--expect", str(expect)]
     process = run.start([*args, "--timeout", str(timeout), "--out", str(out)], log=log)
     run.wait_for_log(log, "ready", process, timeout=30)
     return process
@@ -105,12 +111,17 @@ def live_run(
 ) -> dict[str, Any]:
     """Listener and consumer running, then a producer: steady (``rate``) or burst (0)."""
     run.sql("TRUNCATE pgoutbox_event")
-    destination = run.queue()
+    destination = run.destination(listener.sink)
     process = start_listener(run, listener, f"{label}-listener.log")
     run.wait_for_log(f"{label}-listener.log", "relay connected", process, timeout=60)
     expected_seconds = count / (rate * per_tx) if rate else count / 500
     consumer = start_consumer(
-        run, destination, count, f"{label}-consumer", timeout=expected_seconds + 120
+        run,
+        destination,
+        count,
+        f"{label}-consumer",
+        timeout=expected_seconds + 120,
+        sink=listener.sink,
     )
     produced_path = run.tmp / f"{label}-producer.json"
     args = ["-m", "benchmarks.producer", "--destination", destination, "--count", str(count)]
@@ -159,9 +170,9 @@ def backlog_run(
     """``count`` events committed with no listener; then one starts and drains them."""
     run.sql("TRUNCATE pgoutbox_event")
     run.sql("VACUUM ANALYZE pgoutbox_event")
-    destination = run.queue()
+    destination = run.destination(listener.sink)
     consumer = start_consumer(
-        run, destination, count, f"{label}-consumer", timeout=count / 500 + 120
+        run, destination, count, f"{label}-consumer", timeout=count / 500 + 120, sink=listener.sink
     )
     produced_path = run.tmp / f"{label}-producer.json"
     args = ["-m", "benchmarks.producer", "--destination", destination, "--count", str(count)]

@@ -64,6 +64,7 @@ class Run:
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pgoutbox-bench-")))
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     queues: list[str] = field(default_factory=list)
+    subjects: int = 0
     started: float = field(default_factory=time.time)
 
     def __enter__(self) -> Run:
@@ -161,6 +162,14 @@ class Run:
         name = f"pgoutbox-bench-{self.database}-{len(self.queues)}"
         self.queues.append(name)
         return f"/queue/{name}"
+
+    def destination(self, sink: str = "stomp") -> str:
+        """A fresh destination: a RabbitMQ queue, or for ``jetstream`` a subject that the
+        consumer's own stream captures (the consumer deletes the stream when it ends)."""
+        if sink == "jetstream":
+            self.subjects += 1
+            return f"/pgoutbox-bench/{self.database}/{self.subjects}"
+        return self.queue()
 
     def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with pg_connect(self.database) as conn:

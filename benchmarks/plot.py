@@ -22,6 +22,8 @@ def plot_file(path: Path) -> Path:
     out = path.with_suffix(".png")
     if document["command"] == "write_overhead":
         _plot_write_overhead(document, out)
+    elif document["command"] == "transports":
+        _plot_transports(document, out)
     else:
         _plot_cdf(document, out)
     return out
@@ -77,6 +79,35 @@ def _plot_write_overhead(document: dict[str, Any], out: Path) -> None:
     right.set_yscale("log")
     right.set_ylabel("p99 insert → consumer latency (ms, log)")
     right.set_title("delivery latency each mode costs")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def _plot_transports(document: dict[str, Any], out: Path) -> None:
+    """Latency CDFs of each transport and its floor; drain rate next to the floor's."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    for result in document["results"]:
+        if "latency" in result["label"] and result.get("cdf_ms"):
+            cdf = [max(v, 0.01) for v in result["cdf_ms"]]
+            style = "--" if result["label"].startswith("floor") else "-"
+            left.plot(cdf, [q / 100 for q in QUANTILES], style, label=result["label"])
+    left.set_xscale("log")
+    left.set_xlabel("commit (floor: publish) → consumer latency (ms, log scale)")
+    left.set_ylabel("fraction of events")
+    left.set_title("latency at the same rate, per transport")
+    left.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize="small")
+    names = list(document["summary"])
+    drain = [document["summary"][n]["drain_events_per_s"] for n in names]
+    floor = [document["summary"][n]["floor_confirmed_per_s"] for n in names]
+    positions = range(len(names))
+    right.bar([p - 0.2 for p in positions], drain, 0.4, label="pgoutbox backlog drain")
+    right.bar([p + 0.2 for p in positions], floor, 0.4, label="raw client, confirmed batches")
+    right.set_xticks(list(positions), names)
+    right.set_ylabel("events/s")
+    right.set_title("drain rate next to the broker's floor")
+    right.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)

@@ -3,7 +3,8 @@
 ``PGOUTBOX_TEST_DB_NAME`` names the scratch database (read by ``tests.settings``);
 ``PGOUTBOX_BENCH_PERSISTENT`` (``1``/``0``), ``PGOUTBOX_BENCH_BATCH_SIZE`` and
 ``PGOUTBOX_BENCH_LOG`` adjust what the listener runs with; ``PGOUTBOX_BENCH_PREFETCH`` is
-the ``subscribe`` consumer's ``CONSUMER_PREFETCH``.
+the ``subscribe`` consumer's ``CONSUMER_PREFETCH``; ``PGOUTBOX_BENCH_TRANSPORT`` (a dotted
+path) replaces the STOMP transport.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ PGOUTBOX = {
 # The subscribe benchmark compares Django's default (a new connection per message, since
 # close_old_connections() runs before each) with persistent connections.
 DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("PGOUTBOX_BENCH_CONN_MAX_AGE", "0"))
+if os.environ.get("PGOUTBOX_BENCH_TRANSPORT"):
+    PGOUTBOX["TRANSPORT"] = os.environ["PGOUTBOX_BENCH_TRANSPORT"]
 LOGGING = {
     **LOGGING,
     "loggers": {

@@ -17,6 +17,8 @@ from tests.support.relay_runner import RelayThread
 from tests.support.services import require_tcp, stomp_address
 from tests.support.stomp_consumer import StompConsumer
 
+pytest_plugins = ["tests.support.broker_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def stomp_broker() -> tuple[str, int]:

@@ -70,6 +70,14 @@ class Settings:
     stomp_connect_timeout: float = 5.0
     stomp_receipt_timeout: float = 10.0
     stomp_persistent: bool = True
+    # The AMQP and NATS transports (transports/amqp.py, transports/nats.py) also use
+    # STOMP_CONNECT_TIMEOUT, STOMP_RECEIPT_TIMEOUT (for confirms) and STOMP_PERSISTENT.
+    amqp_url: str = field(default="amqp://guest:guest@127.0.0.1:5672/%2F", repr=False)
+    amqp_ssl_ca_certs: str | None = None
+    amqp_ssl_cert_file: str | None = None
+    amqp_ssl_key_file: str | None = None
+    amqp_ssl_password: str | None = field(default=None, repr=False)
+    nats_url: str = field(default="nats://127.0.0.1:4222", repr=False)
     # The consumer (manage.py subscribe): consumer/subscriber.py.
     consumer_queue_headers: tuple[tuple[str, str], ...] = (
         ("durable", "true"),
@@ -147,6 +155,21 @@ def _hosts(key: str, value: Any) -> tuple[tuple[str, int], ...]:
             raise _bad(key, value, expected)
         hosts.append((item[0], item[1]))
     return tuple(hosts)
+
+
+def _url(*schemes: str, several: bool = False) -> Callable[[str, Any], str]:
+    prefixes = tuple(f"{scheme}://" for scheme in schemes)
+    expected = "a URL starting with " + " or ".join(prefixes)
+    if several:
+        expected += " (several separated by commas)"
+
+    def validate(key: str, value: Any) -> str:
+        urls = value.split(",") if several and isinstance(value, str) else [value]
+        if not all(isinstance(url, str) and url.strip().startswith(prefixes) for url in urls):
+            raise _bad(key, value, expected)
+        return str(value)
+
+    return validate
 
 
 def _heartbeats(key: str, value: Any) -> tuple[int, int]:
@@ -278,7 +301,9 @@ def _queue_headers(key: str, value: Any) -> tuple[tuple[str, str], ...]:
 
 
 # Their values never appear in an error message: it ends up in logs.
-_SECRET_KEYS = frozenset({"STOMP_PASSCODE", "STOMP_SSL_PASSWORD"})
+_SECRET_KEYS = frozenset(
+    {"STOMP_PASSCODE", "STOMP_SSL_PASSWORD", "AMQP_URL", "AMQP_SSL_PASSWORD", "NATS_URL"}
+)
 
 
 def _bad(key: str, value: Any, expected: str) -> ImproperlyConfigured:
@@ -317,6 +342,12 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "stomp_connect_timeout": _positive_number,
     "stomp_receipt_timeout": _positive_number,
     "stomp_persistent": _flag,
+    "amqp_url": _url("amqp", "amqps"),
+    "amqp_ssl_ca_certs": _optional_text,
+    "amqp_ssl_cert_file": _optional_text,
+    "amqp_ssl_key_file": _optional_text,
+    "amqp_ssl_password": _optional_text,
+    "nats_url": _url("nats", "tls", several=True),
     "consumer_queue_headers": _queue_headers,
     "consumer_prefetch": _positive_int,
     "publish_strategy": _choice(*PUBLISH_STRATEGIES),
@@ -357,7 +388,21 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
             f"{SETTINGS_NAME}['RETRY_BACKOFF_BASE'] ({parsed.retry_backoff_base}) must not exceed "
             f"{SETTINGS_NAME}['RETRY_BACKOFF_MAX'] ({parsed.retry_backoff_max})"
         )
+    tls_keys = [k for k in _AMQP_TLS_KEYS if getattr(parsed, k.lower()) is not None]
+    if tls_keys and not parsed.amqp_url.startswith("amqps://"):
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME}{tls_keys} are set but {SETTINGS_NAME}['AMQP_URL'] is not an "
+            "amqps:// URL: they would be ignored"
+        )
     return parsed
+
+
+_AMQP_TLS_KEYS = (
+    "AMQP_SSL_CA_CERTS",
+    "AMQP_SSL_CERT_FILE",
+    "AMQP_SSL_KEY_FILE",
+    "AMQP_SSL_PASSWORD",
+)
 
 
 # Settings dicts of the libraries pgoutbox replaces, each with the function that translates it

@@ -181,6 +181,8 @@ def test_a_transient_database_error_is_retried_not_dead_lettered(
     send_raw(stomp_broker, f"/queue/{queue_name}", '{"ref": "T-1"}', {"dop-msg-id": "t-1"})
 
     assert [p.message_id for p in attempts.wait_for(2)] == ["t-1", "t-1"]
+    # The second attempt was seen starting: wait for its commit.
+    wait_until(lambda: ReceivedMessage.objects.exists())
     assert list(Order.objects.values_list("reference", flat=True)) == ["T-1"]
     assert list(ReceivedMessage.objects.values_list("message_id", flat=True)) == ["t-1"]
     assert dlq.quiet_for(1.0) == []

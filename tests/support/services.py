@@ -1,6 +1,6 @@
 """Where the real services are, and what happens when they are not there.
 
-Under ``CI=true`` an unreachable PostgreSQL or RabbitMQ fails the test; locally it skips.
+Under ``CI=true`` an unreachable PostgreSQL, RabbitMQ or NATS fails the test; locally it skips.
 """
 
 from __future__ import annotations
@@ -18,6 +18,21 @@ def in_ci() -> bool:
 
 def stomp_address() -> tuple[str, int]:
     return settings.STOMP_HOST, settings.STOMP_PORT
+
+
+def amqp_url() -> str:
+    return os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def nats_url() -> str:
+    return os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+
+
+def url_address(url: str, default_port: int) -> tuple[str, int]:
+    """The host and port of a broker URL (``scheme://[user:pass@]host[:port][/...]``)."""
+    location = url.partition("://")[2].partition("/")[0].rpartition("@")[2]
+    host, _, port = location.partition(":")
+    return host, int(port or default_port)
 
 
 def require_tcp(name: str, host: str, port: int) -> None:
