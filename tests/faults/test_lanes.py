@@ -214,3 +214,27 @@ def test_a_batch_whose_transaction_keeps_being_lost_backs_off_counts_and_dies(re
     assert event.attempts == 3
     assert event.last_error.startswith("batch not committed: DatabaseError")
     assert transport.batches == 3
+
+
+def test_messages_do_not_wake_the_calls_lane_keep_order_calls_do(relay_thread):
+    """Each wake-up of the calls lane is a lease query: messages must not cost one each."""
+    transport = MemoryTransport()
+    relay = relay_thread(transport=transport, poll_interval=30).relay
+    wait_until(lambda: relay.listener is not None)
+    time.sleep(0.3)  # past the start-up drains
+    drains = 0
+    drain = relay.calls.drain
+
+    def counted(*args: Any) -> int:
+        nonlocal drains
+        drains += 1
+        return drain(*args)
+
+    relay.calls.drain = counted  # type: ignore[method-assign]
+    for n in range(50):
+        pgoutbox.send("/queue/pgoutbox-messages-only", n)
+    wait_until(lambda: len(transport.deliveries) == 50)
+    assert drains == 0
+    outbox.notify_ordered("wakes the calls lane")
+    wait_until(lambda: outbox.runs("notify_ordered"), timeout=5)  # the poll is 30 s
+    assert drains >= 1

@@ -141,6 +141,7 @@ def record_call(
         with connections[alias].cursor() as cursor:
             ordering.lock_stream(cursor, stream, connections[alias])
             cursor.execute(query("insert_ordered_call"), params)
+            cursor.execute(query("notify_calls"), {"stream": stream})
         return
     params["lease"] = settings.publish_on_commit_lease
     with connections[alias].cursor() as cursor:

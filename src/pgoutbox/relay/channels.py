@@ -8,6 +8,10 @@ CATCH_ALL_CHANNEL = "pgoutbox"
 # pgoutbox.notify = 'adaptive': a listener that takes the busy lock says so here, so that idle
 # listeners help while producers skip NOTIFY (relay/engine.py).
 BUSY_CHANNEL = "pgoutbox_busy"
+# Producers of keep-order calls NOTIFY here (payload: the stream), so the calls lane wakes for
+# them and not for every message. Publish-on-commit calls are run by their producer; the relay
+# only takes them over after their lease, at a poll.
+CALLS_CHANNEL = "pgoutbox_calls"
 _STREAM_PREFIX = "pgoutbox_s:"
 _HASHED_PREFIX = "pgoutbox_h:"
 _MAX_IDENTIFIER_BYTES = 63

@@ -3,8 +3,8 @@
 Two lanes, one engine. The message lane (relay/messages.py) runs here: it claims a batch
 (``FOR UPDATE SKIP LOCKED``), publishes it with broker confirmations, deletes what was
 confirmed, records what was not, commits, and goes on while batches come back full. The calls
-lane (relay/calls.py) runs registered functions in a thread of its own, woken by the same
-notifications, so user code never shares a transaction with messages and a hung call never
+lane (relay/calls.py) runs registered functions in a thread of its own, woken by keep-order
+calls' notifications (``pgoutbox_calls``) and its poll, so user code never shares a transaction with messages and a hung call never
 delays them. Every (re)connect LISTENs first and drains second, so no commit falls between
 the two. ``events_relay`` runs the same engine without LISTEN.
 """
@@ -24,7 +24,7 @@ from pgoutbox.errors import DatabaseError
 from pgoutbox.policy import reconnect_delay
 from pgoutbox.relay.adaptive import BusyLock, adaptive_mode
 from pgoutbox.relay.calls import CallLane
-from pgoutbox.relay.channels import BUSY_CHANNEL
+from pgoutbox.relay.channels import BUSY_CHANNEL, CALLS_CHANNEL
 from pgoutbox.relay.listener import NotificationListener, channels_for
 from pgoutbox.relay.messages import BatchReport, MessageLane
 from pgoutbox.relay.store import MessageStore
@@ -181,7 +181,7 @@ class Relay:
         channels: frozenset[str] = frozenset()
         if self.listener is not None:
             channels = self.listener.wait(timeout, stop)
-            if channels:
+            if CALLS_CHANNEL in channels:
                 self.calls.wake.set()
             self._heartbeat_if_due()
         else:
@@ -250,8 +250,6 @@ class Relay:
         """Wait before the next claim while producers skip NOTIFY: ``ADAPTIVE_POLL_INTERVAL``
         doubling up to ``_ADAPTIVE_WAIT_CAP`` (or the broker's retry); return the next round."""
         assert self.listener is not None
-        # Producers skip NOTIFY while the lock is held: calls committed meanwhile too.
-        self.calls.wake.set()
         pause = min(
             self.settings.adaptive_poll_interval * 2**empty_rounds,
             max(_ADAPTIVE_WAIT_CAP, self.settings.adaptive_poll_interval),

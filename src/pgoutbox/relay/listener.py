@@ -12,7 +12,12 @@ import psycopg
 from psycopg import sql
 
 from pgoutbox.db import translate_errors
-from pgoutbox.relay.channels import BUSY_CHANNEL, CATCH_ALL_CHANNEL, stream_channel
+from pgoutbox.relay.channels import (
+    BUSY_CHANNEL,
+    CALLS_CHANNEL,
+    CATCH_ALL_CHANNEL,
+    stream_channel,
+)
 from pgoutbox.sql import query
 
 logger = logging.getLogger(__name__)
@@ -23,8 +28,10 @@ _STOP_CHECK_SECONDS = 0.2
 
 def channels_for(streams: Sequence[str]) -> list[str]:
     """Channels to LISTEN on: the catch-all one (and busy listeners' announcements), or one
-    per stream when streams are named."""
-    return [stream_channel(s) for s in streams] if streams else [CATCH_ALL_CHANNEL, BUSY_CHANNEL]
+    per stream when streams are named; and the keep-order calls' one."""
+    if streams:
+        return [*(stream_channel(s) for s in streams), CALLS_CHANNEL]
+    return [CATCH_ALL_CHANNEL, BUSY_CHANNEL, CALLS_CHANNEL]
 
 
 class NotificationListener:

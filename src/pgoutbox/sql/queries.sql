@@ -101,6 +101,11 @@ INSERT INTO pgoutbox_event (stream, kind, function, args, ordered)
 SELECT %(stream)s, 'call', %(function)s, %(args)s::jsonb, true FROM stream_lock
 RETURNING id
 
+-- name: notify_calls
+-- A keep-order call: wake the relays' calls lanes at COMMIT (unless NOTIFY is off).
+SELECT pg_notify('pgoutbox_calls', %(stream)s)
+WHERE coalesce(current_setting('pgoutbox.notify', true), '') <> 'off'
+
 -- name: try_lock_ordered_producer
 -- producer/ordering.py: the stream's producer lock if free now, and this transaction's id.
 SELECT pg_try_advisory_xact_lock(1885831010, hashtext(%(stream)s)), txid_current()
