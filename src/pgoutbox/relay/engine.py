@@ -4,8 +4,8 @@ Two lanes, one engine. The message lane (relay/messages.py) runs here: it claims
 (``FOR UPDATE SKIP LOCKED``), publishes it with broker confirmations, deletes what was
 confirmed, records what was not, commits, and goes on while batches come back full. The calls
 lane (relay/calls.py) runs registered functions in a thread of its own, woken by keep-order
-calls' notifications (``pgoutbox_calls``) and its poll, so user code never shares a transaction with messages and a hung call never
-delays them. Every (re)connect LISTENs first and drains second, so no commit falls between
+calls' notifications (``pgoutbox_calls``) and its poll, so user code never shares a
+transaction with messages and a hung call never delays them. Every (re)connect LISTENs first and drains second, so no commit falls between
 the two. ``events_relay`` runs the same engine without LISTEN.
 """
 
