@@ -272,6 +272,9 @@ def test_the_producers_hook_never_runs_a_row_a_relay_holds_ran_or_tried(
         assert [r.args for r in outbox.runs()] == [("held",)]
 
         outbox.always_fails("tried")
-        tried = wait_until(lambda: OutboxEvent.objects.filter(attempts=1).first())
+        # Leased (attempt counted), run, failed: its error is recorded.
+        tried = wait_until(
+            lambda: OutboxEvent.objects.filter(attempts=1, last_error__isnull=False).first()
+        )
         late_hook(outbox.always_fails, tried.pk)
         assert len(outbox.runs("always_fails")) == 1

@@ -13,8 +13,11 @@ import pytest
 from django.db import connection, transaction
 from django.test import override_settings
 
+from pgoutbox import db
+from pgoutbox.conf import get_settings
 from pgoutbox.errors import KeepOrderConflict
 from pgoutbox.models import OutboxEvent
+from pgoutbox.relay.store import CallStore
 from pgoutbox.sql import query
 from pgoutbox.transports.memory import MemoryTransport
 from tests.app import outbox
@@ -226,3 +229,31 @@ def test_a_stream_another_relay_was_leasing_is_looked_at_again_not_left_for_the_
     released = time.monotonic()
     [run] = wait_until(outbox.runs, timeout=5)
     assert run.at - released < 1.0  # looked at again within milliseconds; the poll is 30 s
+
+
+def test_looking_at_a_leased_stream_locks_none_of_its_rows():
+    """A relay that finds a stream's head leased by another must not lock the leased rows, even
+    for a moment: the lease holder, locking its next row to run it, would take it as "not mine
+    any more" and leave it leased, stalling the stream for a whole CALL_LEASE (seen with two
+    relays and four producers)."""
+    with transaction.atomic():
+        outbox.notify_ordered("first")
+        outbox.notify_ordered("second")
+    settings = get_settings()
+    params = db.connection_params("default")
+    with (
+        db.connect(params, autocommit=True) as leaser,
+        db.connect(params, autocommit=False) as looker,
+        db.connect(params, autocommit=False) as runner,
+    ):
+        leased = CallStore(leaser).lease_ordered("ordered", 10, settings.call_lease)
+        assert leased is not None and len(leased) == 2
+        looker.execute(query("claim_ordered"), {"stream": "ordered", "limit": 10}).fetchall()
+        # The looker's transaction is still open: the lease holder can lock its rows.
+        for row in leased:
+            locked = runner.execute(
+                query("lock_leased_call"), {"id": row.id, "lease": row.lease}
+            ).fetchone()
+            assert locked == (row.id,)
+        looker.rollback()
+        runner.rollback()

@@ -140,7 +140,12 @@ class CallLane:
                 failure_rule, goes_on = self._head_failure(row)
                 result = self._run(row, failure_rule)
                 succeeded += result.succeeded
-                if not result.ran or (result.failure is not None and not goes_on()):
+                if not result.ran:
+                    # No longer ours, or held for a moment by someone else: hand back what is
+                    # still leased to us (a row another relay took over has another lease).
+                    self.store.release(rows[index:])
+                    break
+                if result.failure is not None and not goes_on():
                     self.store.release(rows[index + 1 :])
                     break
         return succeeded, busy

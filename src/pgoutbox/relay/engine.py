@@ -111,6 +111,10 @@ class Relay:
             while not stop.is_set():
                 try:
                     self.open()
+                    if reconnects:
+                        # The database came back: the calls lane checks its session now too,
+                        # not at its next poll.
+                        self.calls.wake.set()
                     if lost is not None:
                         self.messages.settle_lost_batch(lost)
                         lost = None

@@ -162,6 +162,11 @@ SELECT id, stream, kind, destination, body, headers, message_id, attempts, funct
              WHERE stream = %(stream)s AND status = 'pending' AND ordered) AS is_head
 FROM pgoutbox_event
 WHERE stream = %(stream)s AND status = 'pending' AND ordered
+  -- Nothing is locked unless the head is due: a head another relay has leased (or is running)
+  -- must not see its rows locked, even for a moment, by a relay that will not take them.
+  AND (SELECT h.available_at <= now() FROM pgoutbox_event h
+       WHERE h.stream = %(stream)s AND h.status = 'pending' AND h.ordered
+       ORDER BY h.id LIMIT 1)
 ORDER BY id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
