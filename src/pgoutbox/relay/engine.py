@@ -5,8 +5,9 @@ Two lanes, one engine. The message lane (relay/messages.py) runs here: it claims
 confirmed, records what was not, commits, and goes on while batches come back full. The calls
 lane (relay/calls.py) runs registered functions in a thread of its own, woken by keep-order
 calls' notifications (``pgoutbox_calls``) and its poll, so user code never shares a
-transaction with messages and a hung call never delays them. Every (re)connect LISTENs first and drains second, so no commit falls between
-the two. ``events_relay`` runs the same engine without LISTEN.
+transaction with messages and a hung call never delays them. Every (re)connect LISTENs first
+and drains second, so no commit falls between the two. ``events_relay`` runs the same engine
+without LISTEN.
 """
 
 from __future__ import annotations
