@@ -1,0 +1,75 @@
+"""The calls lane in relay processes: a call that takes its process down, Ctrl-C during a
+call of ``events_relay``."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from pgoutbox.models import OutboxEvent
+from pgoutbox.producer import functions
+from tests.support import review_calls
+from tests.support.function_events import pgoutbox_settings, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MODULES = {"FUNCTION_MODULES": ["tests.support.review_calls"]}
+
+
+def _runs(path: Path, name: str) -> int:
+    return path.read_text().split().count(name) if path.exists() else 0
+
+
+def test_a_call_that_takes_its_process_down_goes_dead_after_max_attempts(
+    relay_process, tmp_path, monkeypatch
+):
+    """Each lease counted an attempt, but nothing ever compared the count with MAX_ATTEMPTS:
+    a call that kills its relay (OOM, segfault) was run again by every restart, for ever."""
+    monkeypatch.setattr(functions, "_run_after_commit_enabled", False)  # the producer died
+    runs = tmp_path / "runs"
+    overrides = {**MODULES, "MAX_ATTEMPTS": 2, "CALL_LEASE": 0.3, "PUBLISH_ON_COMMIT_LEASE": 0.05}
+    with pgoutbox_settings(PUBLISH_ON_COMMIT_LEASE=0.05):
+        review_calls.takes_the_process_down("poison")
+    time.sleep(0.1)
+    for _ in range(4):  # a supervisor restarting the listener
+        listener = relay_process(
+            "outbox_listen", overrides=overrides, PGOUTBOX_REVIEW_RUNS=str(runs)
+        )
+        try:
+            listener.popen.wait(6)
+        except Exception:
+            listener.stop()  # still running: it did not run the call this time
+        time.sleep(0.4)  # the lease of the crashed run runs out
+    row = OutboxEvent.objects.get()
+    assert _runs(runs, "takes_the_process_down") == 2
+    assert row.status == "dead"
+    assert row.last_error
+
+
+def test_ctrl_c_stops_events_relay_during_a_call(relay_process, tmp_path, monkeypatch):
+    """events_relay (cron form) installs no signal handler: Ctrl-C's KeyboardInterrupt landed
+    in the user's function, was recorded as that call's failure, and the command went on with
+    every other due call before exiting 0."""
+    monkeypatch.setattr(functions, "_run_after_commit_enabled", False)
+    runs = tmp_path / "runs"
+    with pgoutbox_settings(PUBLISH_ON_COMMIT_LEASE=0.05):
+        for _ in range(3):
+            review_calls.slow(4.0)
+    time.sleep(0.1)  # the publish-on-commit leases run out
+    relay = relay_process(
+        "events_relay",
+        overrides={**MODULES, "PUBLISH_ON_COMMIT_LEASE": 0.05},
+        PGOUTBOX_REVIEW_RUNS=str(runs),
+    )
+    wait_until(lambda: _runs(runs, "slow") == 1, timeout=15)
+    relay.popen.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    code = relay.popen.wait(20)
+    assert time.monotonic() - started < 3.0, "it went on running the other calls"
+    assert _runs(runs, "slow") == 1
+    assert code != 0
+    # The interrupted call is not the function's failure.
+    assert not OutboxEvent.objects.filter(last_error__contains="KeyboardInterrupt").exists()

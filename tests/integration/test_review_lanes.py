@@ -1,0 +1,170 @@
+"""Ways the two-lane relay was broken on this machine's PostgreSQL and RabbitMQ: user code
+(functions and signal receivers) that misbehaves, a database restart under a call, and option
+values the command line accepts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from pgoutbox import save_to_outbox, signals
+from pgoutbox.models import OutboxEvent
+from pgoutbox.runner import relay_options
+from pgoutbox.transports.memory import MemoryTransport
+from tests.app import outbox
+from tests.support.function_events import pgoutbox_settings, wait_until
+
+pytestmark = pytest.mark.usefixtures("runs")
+
+FAST_RETRIES = {
+    "RETRY_BACKOFF_BASE": 0.05,
+    "RETRY_BACKOFF_MAX": 0.1,
+    "PUBLISH_ON_COMMIT_LEASE": 0.05,
+}
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise ValueError("this exception cannot be printed")
+
+
+@save_to_outbox
+def raises_unprintable(token: str) -> None:
+    outbox.record("raises_unprintable", (token,), {})
+    raise _Unprintable()
+
+
+def _terminate_every_other_session() -> int:
+    with connection.cursor() as cursor:  # as a database restart or failover does
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def test_a_call_whose_exception_cannot_be_printed_is_that_calls_failure(
+    relay_thread, producer_dies_after_commit
+):
+    """str() of the exception raised inside the failure handler: the call was neither recorded
+    nor dead, every call leased with it waited out CALL_LEASE, and it came back after each
+    lease with one attempt more, past MAX_ATTEMPTS, for ever."""
+    with pgoutbox_settings(**FAST_RETRIES, MAX_ATTEMPTS=2, CALL_LEASE=30.0):
+        relay = relay_thread(transport=MemoryTransport())
+        raises_unprintable("bad")
+        outbox.notify("leased with it")
+        time.sleep(0.1)  # both leases of the publish-on-commit hook run out
+        relay.relay.calls.wake.set()
+        wait_until(lambda: outbox.runs("notify"), timeout=5)
+        bad = wait_until(
+            lambda: (
+                OutboxEvent.objects.filter(function__endswith="raises_unprintable")
+                .exclude(status="pending")
+                .first()
+            ),
+            timeout=10,
+        )
+    assert (bad.status, bad.attempts) == ("dead", 2)
+    assert "_Unprintable" in bad.last_error
+
+
+@pytest.fixture
+def exiting_receiver() -> Iterator[None]:
+    def receiver(**kwargs: Any) -> None:
+        raise SystemExit("a receiver exits")
+
+    signals.event_published_by_events_relay.connect(receiver, weak=False)
+    yield
+    signals.event_published_by_events_relay.disconnect(receiver)
+
+
+def test_a_signal_receiver_raising_system_exit_does_not_stop_the_calls_lane(
+    relay_thread, producer_dies_after_commit, exiting_receiver
+):
+    """send_robust catches Exception only: a receiver's SystemExit ended the calls thread in
+    silence; messages went on, calls were never run again."""
+    with pgoutbox_settings(**FAST_RETRIES):
+        relay = relay_thread(transport=MemoryTransport())
+        outbox.notify("first")
+        time.sleep(0.1)
+        relay.relay.calls.wake.set()
+        wait_until(lambda: outbox.runs("notify"), timeout=5)
+        time.sleep(0.2)
+        outbox.notify("second")
+        time.sleep(0.1)
+        relay.relay.calls.wake.set()
+        wait_until(lambda: len(outbox.runs("notify")) == 2, timeout=5)
+        wait_until(lambda: not OutboxEvent.objects.exists())
+
+
+def test_a_call_lost_in_a_database_restart_comes_back_after_its_backoff_not_its_lease(
+    relay_thread, producer_dies_after_commit
+):
+    """The failure of a call whose session died is kept for the next connection when the
+    lane's own session died too (as in a restart): it must not wait out CALL_LEASE."""
+    with pgoutbox_settings(**FAST_RETRIES, CALL_LEASE=30.0):
+        relay = relay_thread(transport=MemoryTransport())
+        outbox.sleep_for(1.0)
+        time.sleep(0.1)
+        relay.relay.calls.wake.set()
+        wait_until(lambda: outbox.runs("sleep_for"), timeout=5)
+        assert _terminate_every_other_session() >= 3
+        wait_until(lambda: len(outbox.runs("sleep_for")) == 2, timeout=8)
+        wait_until(lambda: not OutboxEvent.objects.exists(), timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("poll_interval", float("inf")),
+        ("poll_interval", 1e300),
+        ("poll_interval", float("nan")),
+        ("batch_size", float("inf")),  # int(inf) raised OverflowError, not a CommandError
+        ("batch_size", float("nan")),
+    ],
+)
+def test_relay_options_refuse_values_that_cannot_be_waited_on(option: str, value: float) -> None:
+    """poll_interval=inf passed validation; the calls lane's wake.wait(inf) raised
+    OverflowError outside its retry loop and the calls thread died (events_relay's loop
+    reconnected for ever)."""
+    with pytest.raises(CommandError, match=f"--{option.replace('_', '-')}"):
+        relay_options({option: value})
+
+
+def test_an_infinite_poll_interval_does_not_kill_the_calls_lane(
+    relay_thread, producer_dies_after_commit
+):
+    """What inf did before it was refused: the calls thread ended at its first wait."""
+    with pgoutbox_settings(**FAST_RETRIES):
+        relay = relay_thread(transport=MemoryTransport(), poll_interval=1e300)
+        time.sleep(0.5)  # the calls lane drained once and waits for a wake-up
+        outbox.notify("after the first wait")
+        time.sleep(0.1)
+        relay.relay.calls.wake.set()
+        wait_until(lambda: outbox.runs("notify"), timeout=5)
+
+
+def test_call_command_refuses_an_infinite_loop_interval(transactional_db) -> None:
+    """Before: accepted; every stop.wait(inf) raised OverflowError and the relay logged
+    "relay error, restarting" twice a second for ever."""
+    with pytest.raises(CommandError, match="--loop-interval"):
+        call_command("events_relay", run_in_loop=True, loop_interval=float("inf"))
+
+
+def test_settings_refuse_an_infinite_poll_interval() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from pgoutbox.conf import get_settings
+
+    with (
+        pgoutbox_settings(POLL_INTERVAL=float("inf")),
+        pytest.raises(ImproperlyConfigured, match="POLL_INTERVAL"),
+    ):
+        get_settings()
