@@ -242,4 +242,7 @@ class CallLane:
             signal = signals.event_permanently_failed_by_events_relay
         else:
             signal = signals.event_failed_to_publish_by_events_relay
-        signals.send_event_signal(signal, function, args)
+        try:
+            signals.send_event_signal(signal, function, args)
+        except BaseException:  # a receiver's SystemExit must not end the calls lane
+            logger.exception("an outbox signal receiver raised")
