@@ -188,8 +188,10 @@ class CallLane:
             self.store.record_failures([failure])
         except DatabaseError:
             logger.warning(
-                "could not record the failure of event %s; its lease will run out", failure.event_id
+                "could not record the failure of event %s; recorded on the next connection",
+                failure.event_id,
             )
+            self._unrecorded.append(failure)
             raise
 
     def _alias_of(self, row: EventRow) -> str:
