@@ -138,19 +138,6 @@ def test_relay_options_refuse_values_that_cannot_be_waited_on(option: str, value
         relay_options({option: value})
 
 
-def test_an_infinite_poll_interval_does_not_kill_the_calls_lane(
-    relay_thread, producer_dies_after_commit
-):
-    """What inf did before it was refused: the calls thread ended at its first wait."""
-    with pgoutbox_settings(**FAST_RETRIES):
-        relay = relay_thread(transport=MemoryTransport(), poll_interval=1e300)
-        time.sleep(0.5)  # the calls lane drained once and waits for a wake-up
-        outbox.notify("after the first wait")
-        time.sleep(0.1)
-        relay.relay.calls.wake.set()
-        wait_until(lambda: outbox.runs("notify"), timeout=5)
-
-
 def test_call_command_refuses_an_infinite_loop_interval(transactional_db) -> None:
     """Before: accepted; every stop.wait(inf) raised OverflowError and the relay logged
     "relay error, restarting" twice a second for ever."""
