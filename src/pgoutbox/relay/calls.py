@@ -111,7 +111,13 @@ class CallLane:
         succeeded, busy_retries = 0, 0
         while stop is None or not stop.is_set():
             rows = self.store.lease_calls(self.streams, self.batch_size, self.settings.call_lease)
-            for row in rows:
+            for index, row in enumerate(rows):
+                if stop is not None and stop.is_set():
+                    self.store.release(rows[index:])  # due again at once, attempt given back
+                    break
+                if row.attempts > self.settings.max_attempts:
+                    self._bury(row)
+                    continue
                 result = self._run(row, self._plain_failure(row))
                 succeeded += result.succeeded
             ran_ordered, busy = self._drain_ordered(stop)
@@ -181,6 +187,19 @@ class CallLane:
         if result.ran:
             self._signal(call.function, call.args, result.failure)
         return result
+
+    def _bury(self, row: EventRow) -> None:
+        """A call leased more than ``MAX_ATTEMPTS`` times with no outcome recorded: each run
+        ended with its relay (a crash, a kill), so running it again would end this one too."""
+        assert self.store is not None
+        error = (
+            f"leased {row.attempts - 1} times without an outcome: each run ended with its "
+            "relay process (killed, crashed, or stopped during the call)"
+        )
+        logger.error("dead-lettering call event %s: %s", row.id, error)
+        failure = self._plain_failure(row)(error, True)
+        self.store.record_failures([failure])
+        self._signal(None, (), failure)
 
     def _record_lost(self, failure: Failure) -> None:
         assert self.store is not None
