@@ -228,12 +228,12 @@ class Relay:
         """One message batch (see :class:`MessageLane`)."""
         return self.messages.relay_batch()
 
-    def drain_once(self) -> int:
+    def drain_once(self, stop: threading.Event | None = None) -> int:
         """Connect, relay every due message and run every due call, disconnect (cron); return
-        how many were delivered or ran."""
+        how many were delivered or ran. ``stop`` ends it after the batch or call in flight."""
         try:
             self.open()
-            return self.drain() + self.calls.drain()
+            return self.drain(stop) + self.calls.drain(stop)
         finally:
             self.calls.close()
             self.close()
