@@ -155,3 +155,72 @@ def test_settings_refuse_an_infinite_poll_interval() -> None:
         pytest.raises(ImproperlyConfigured, match="POLL_INTERVAL"),
     ):
         get_settings()
+
+
+@save_to_outbox
+def closes_its_connection(token: str) -> None:
+    outbox.record("closes_its_connection", (token,), {})
+    connection.close()
+
+
+@save_to_outbox
+def swallows_a_database_error(token: str) -> None:
+    from django.db import DatabaseError
+
+    outbox.record("swallows_a_database_error", (token,), {})
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+    except DatabaseError:
+        pass  # the transaction is aborted; the function returns as if all went well
+
+
+@save_to_outbox
+def raises_keyboard_interrupt(token: str) -> None:
+    outbox.record("raises_keyboard_interrupt", (token,), {})
+    raise KeyboardInterrupt
+
+
+@save_to_outbox
+def raises_generator_exit(token: str) -> None:
+    outbox.record("raises_generator_exit", (token,), {})
+    raise GeneratorExit
+
+
+@save_to_outbox
+def writes_on_another_alias(token: str) -> None:
+    from django.db import transaction
+
+    from tests.app.models import Order
+
+    outbox.record("writes_on_another_alias", (token,), {})
+    with transaction.atomic(using="direct"):
+        Order.objects.using("direct").create(reference=f"direct-{token}")
+    raise RuntimeError("after a write on another alias")
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        closes_its_connection,
+        swallows_a_database_error,
+        raises_keyboard_interrupt,
+        raises_generator_exit,
+        writes_on_another_alias,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_misbehaving_functions_are_their_calls_failures(
+    relay_thread, producer_dies_after_commit, function
+):
+    """Each goes dead after MAX_ATTEMPTS with its cause; the relay runs the next call."""
+    name = function.__name__
+    with pgoutbox_settings(**FAST_RETRIES, MAX_ATTEMPTS=2, POLL_INTERVAL=0.1):
+        relay = relay_thread(transport=MemoryTransport())
+        function("x")
+        row = wait_until(lambda: OutboxEvent.objects.filter(status="dead").first(), timeout=10)
+        assert relay.thread.is_alive()
+        outbox.notify("next")
+        wait_until(lambda: outbox.runs("notify"), timeout=5)
+    assert row.attempts == 2 and row.last_error
+    assert len(outbox.runs(name)) == 2
