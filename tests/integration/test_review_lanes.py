@@ -5,6 +5,8 @@ values the command line accepts.
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from pgoutbox import save_to_outbox, signals
+from pgoutbox import save_to_outbox, save_to_outbox_stream, signals
 from pgoutbox.models import OutboxEvent
 from pgoutbox.runner import relay_options
 from pgoutbox.transports.memory import MemoryTransport
@@ -224,3 +226,34 @@ def test_misbehaving_functions_are_their_calls_failures(
         wait_until(lambda: outbox.runs("notify"), timeout=5)
     assert row.attempts == 2 and row.last_error
     assert len(outbox.runs(name)) == 2
+
+
+_SPANS: list[tuple[int, float, float]] = []
+_SPANS_LOCK = threading.Lock()
+
+
+@save_to_outbox_stream("review-ordered", overwrite_strategy_with="keep-order")
+def ordered_step(n: int, seconds: float) -> None:
+    started = time.monotonic()
+    time.sleep(seconds)
+    with _SPANS_LOCK:
+        _SPANS.append((n, started, time.monotonic()))
+
+
+def test_three_relays_run_a_keep_order_stream_once_each_in_order_never_two_at_once(
+    relay_thread, producer_dies_after_commit
+):
+    """Two listeners and a polling relay on one keep-order stream, with a lease shorter than
+    the calls: every call runs once, in id order, and no two overlap."""
+    _SPANS.clear()
+    with pgoutbox_settings(**FAST_RETRIES, CALL_LEASE=0.1, BATCH_SIZE=5, POLL_INTERVAL=0.05):
+        relays = [relay_thread(transport=MemoryTransport()) for _ in range(2)]
+        relays.append(relay_thread(transport=MemoryTransport(), listen=False))
+        for n in range(30):
+            ordered_step(n, 0.15 if n % 5 == 0 else 0.01)  # some outlive their lease
+        wait_until(lambda: not OutboxEvent.objects.exists(), timeout=30)
+    with _SPANS_LOCK:
+        spans = sorted(_SPANS, key=lambda span: span[1])
+    assert [n for n, _, _ in spans] == list(range(30))
+    overlaps = [(a[0], b[0]) for a, b in itertools.pairwise(spans) if b[1] < a[2]]
+    assert overlaps == []
