@@ -257,3 +257,50 @@ def test_three_relays_run_a_keep_order_stream_once_each_in_order_never_two_at_on
     assert [n for n, _, _ in spans] == list(range(30))
     overlaps = [(a[0], b[0]) for a, b in itertools.pairwise(spans) if b[1] < a[2]]
     assert overlaps == []
+
+
+@pytest.fixture
+def adaptive_notify(transactional_db: None) -> Iterator[None]:
+    """pgoutbox.notify = 'adaptive' for the test database, as tests/integration/
+    test_adaptive_notify.py sets it."""
+    from psycopg import sql
+
+    name = sql.Identifier(connection.settings_dict["NAME"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("ALTER DATABASE {} SET pgoutbox.notify = 'adaptive'").format(name).as_string()
+        )
+        cursor.execute("SET pgoutbox.notify = 'adaptive'")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SQL("ALTER DATABASE {} RESET pgoutbox.notify").format(name).as_string())
+        cursor.execute("RESET pgoutbox.notify")
+
+
+def test_a_keep_order_call_committed_while_the_listener_drains_is_not_left_for_the_drain(
+    adaptive_notify, stomp_consumer, relay_thread
+):
+    """While the busy lock is held, producers skip NOTIFY; the message lane woke the calls lane
+    only when it could not give the lock up, so a call committed during a long drain waited
+    for the calls lane's poll."""
+    from django.db import transaction
+
+    import pgoutbox
+
+    consumer = stomp_consumer()
+    relay_thread(poll_interval=60)
+    consumer.quiet_for(0.3)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL pgoutbox.notify = 'off'")
+        for n in range(6000):
+            pgoutbox.send(consumer.destination, {"backlog": n})
+    pgoutbox.send(consumer.destination, "wake up")
+    consumer.wait_for(700, timeout=30)  # the listener is draining, holding its busy lock
+    assert OutboxEvent.objects.filter(kind="message").count() > 1000  # still draining
+    committed = time.monotonic()
+    outbox.notify_ordered("while busy")
+    run = wait_until(lambda: outbox.runs("notify_ordered"), timeout=70)[0]
+    # Before: it ran at the calls lane's next poll (POLL_INTERVAL, 60 s here), long after the
+    # drain was over.
+    assert run.at - committed < 1.0
