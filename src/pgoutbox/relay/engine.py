@@ -199,15 +199,16 @@ class Relay:
         if first.claimed < 2 or not lock.acquire():
             return delivered + (self.drain(stop) if first.more else 0)
         while not stop.is_set():
+            # Producers skip NOTIFY while the lock is held: calls committed meanwhile too.
+            self.calls.wake.set()
             found = self.drain(stop)
             delivered += found
             if found:
                 continue
             until_retry = self.messages.retry_at - time.monotonic()
             if until_retry <= 0 and lock.release_if_idle():
+                self.calls.wake.set()
                 return delivered + self.drain(stop)
-            # Producers skip NOTIFY while the lock is held: calls committed meanwhile too.
-            self.calls.wake.set()
             self.listener.wait(max(until_retry, self.settings.adaptive_poll_interval), stop)
             self._heartbeat_if_due()
         return delivered
@@ -222,6 +223,9 @@ class Relay:
             delivered += report.delivered
             if not report.more or report.transport_failed:
                 break
+            # Notifications wait while we drain (and adaptive producers skip them): a call
+            # committed meanwhile must not wait for the end of the backlog.
+            self.calls.wake.set()
         return delivered
 
     def relay_batch(self) -> BatchReport:
