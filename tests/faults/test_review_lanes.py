@@ -76,3 +76,28 @@ def test_ctrl_c_stops_events_relay_after_the_call_in_flight(relay_process, tmp_p
     left = list(OutboxEvent.objects.values_list("status", "attempts", "last_error"))
     assert left == [("pending", 0, None)] * 2
     assert OutboxEvent.objects.filter(available_at__lte=timezone.now()).count() == 2
+
+
+def test_sigterm_during_a_hung_call_exits_and_hands_back_the_calls_leased_with_it(
+    relay_process, tmp_path, monkeypatch
+):
+    """outbox_listen exits 0 about 10 s after SIGTERM (the hung call's thread is left behind)
+    and the hung call is run again after its lease. The calls leased in the same batch but
+    never started were left leased too: an attempt counted and CALL_LEASE to wait."""
+    monkeypatch.setattr(functions, "_run_after_commit_enabled", False)
+    runs = tmp_path / "runs"
+    overrides = {**MODULES, "CALL_LEASE": 20.0, "PUBLISH_ON_COMMIT_LEASE": 0.05}
+    with pgoutbox_settings(PUBLISH_ON_COMMIT_LEASE=0.05):
+        review_calls.slow(60.0)  # hung
+        review_calls.slow(0.01)
+        review_calls.slow(0.01)
+    time.sleep(0.1)
+    listener = relay_process("outbox_listen", overrides=overrides, PGOUTBOX_REVIEW_RUNS=str(runs))
+    wait_until(lambda: _runs(runs, "slow") == 1, timeout=15)
+    listener.popen.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert listener.popen.wait(20) == 0
+    assert time.monotonic() - started < 15
+    rows = list(OutboxEvent.objects.order_by("id").values_list("attempts", "available_at"))
+    assert [attempts for attempts, _ in rows] == [1, 0, 0]
+    assert all(due <= timezone.now() for _, due in rows[1:]), "left to wait out CALL_LEASE"
