@@ -69,6 +69,9 @@ class CallLane:
         # Failures whose recording failed with the connection: written on the next one, so a
         # lost call comes back after its backoff, not after its whole lease.
         self._unrecorded: list[Failure] = []
+        # Calls leased by this lane and not started yet: handed back at shutdown even when the
+        # lane is stuck in a hung call (see release_unstarted).
+        self._unstarted: Sequence[EventRow] = ()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -93,6 +96,17 @@ class CallLane:
         finally:
             self.close()
 
+    def release_unstarted(self) -> None:
+        """Hand back the calls this lane leased and has not started, on a connection of its
+        own: for the stopping relay's thread while this lane is stuck in a hung call."""
+        rows, self._unstarted = self._unstarted, ()
+        if rows:
+            store = CallStore(self.connect(True))
+            try:
+                store.release(rows)
+            finally:
+                store.conn.close()
+
     def close(self) -> None:
         store, self.store = self.store, None
         if store is not None:
@@ -115,11 +129,13 @@ class CallLane:
                 if stop is not None and stop.is_set():
                     self.store.release(rows[index:])  # due again at once, attempt given back
                     break
+                self._unstarted = rows[index + 1 :]
                 if row.attempts > self.settings.max_attempts:
                     self._bury(row)
                     continue
                 result = self._run(row, self._plain_failure(row))
                 succeeded += result.succeeded
+            self._unstarted = ()
             ran_ordered, busy = self._drain_ordered(stop)
             succeeded += ran_ordered
             if len(rows) == self.batch_size or ran_ordered:

@@ -130,6 +130,10 @@ class Relay:
             calls.join(_CALLS_STOP_SECONDS)
             if calls.is_alive():
                 logger.warning("a call is still running; its lease hands it to another relay")
+                try:
+                    self.calls.release_unstarted()
+                except Exception:
+                    logger.warning("could not hand back calls leased with it", exc_info=True)
 
     def open(self) -> None:
         """Connect to the database: LISTEN (when listening) before anything is claimed."""
