@@ -304,3 +304,21 @@ def test_a_keep_order_call_committed_while_the_listener_drains_is_not_left_for_t
     # Before: it ran at the calls lane's next poll (POLL_INTERVAL, 60 s here), long after the
     # drain was over.
     assert run.at - committed < 1.0
+
+
+def test_a_very_long_broker_wait_does_not_keep_the_relay_from_connecting(transactional_db):
+    """idle_in_transaction_session_timeout is an int of milliseconds: STOMP_RECEIPT_TIMEOUT =
+    3e6 made every connect fail, logged as "database unavailable, reconnecting" for ever."""
+    from pgoutbox.runner import build_relay
+
+    with pgoutbox_settings(STOMP_RECEIPT_TIMEOUT=3e6):
+        relay = build_relay(listen=True, transport=MemoryTransport())
+        try:
+            relay.open()
+            assert relay.messages.store is not None
+            timeout = relay.messages.store.conn.execute(
+                "SELECT current_setting('idle_in_transaction_session_timeout')"
+            ).fetchone()
+            assert timeout is not None and timeout[0] != "0"
+        finally:
+            relay.close()
