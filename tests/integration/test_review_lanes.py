@@ -322,3 +322,41 @@ def test_a_very_long_broker_wait_does_not_keep_the_relay_from_connecting(transac
             assert timeout is not None and timeout[0] != "0"
         finally:
             relay.close()
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "ordered"),
+    [
+        ("tests.app.outbox.notify", '{"args": 1, "kwargs": {}}', False),
+        ("tests.app.outbox.notify", '"not an object"', False),
+        ("tests.app.outbox.notify", "null", False),
+        ("tests.app.outbox.create_order", '{"args": ["r"], "kwargs": {"no such": 1}}', False),
+        ("tests.app.outbox.create_order", '{"args": [], "kwargs": {}}', False),
+        ("os.system", '{"args": ["true"], "kwargs": {}}', False),
+        (None, '{"args": [], "kwargs": {}}', False),
+        ("tests.app.outbox.notify_ordered", '{"args": [1, 2, 3], "kwargs": {}}', True),
+    ],
+)
+def test_hand_made_call_rows_that_cannot_run_end_dead_with_a_reason(
+    relay_thread, function, args, ordered
+):
+    """A producer that is not pgoutbox: each bad row ends dead with its reason (or, for a
+    keep-order row under the default 'block' policy, pending with its reason), and the relay
+    goes on to the next call."""
+    with pgoutbox_settings(**FAST_RETRIES, MAX_ATTEMPTS=2, POLL_INTERVAL=0.1):
+        relay = relay_thread(transport=MemoryTransport())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO pgoutbox_event (stream, kind, function, args, ordered) "
+                "VALUES (%s, 'call', %s, %s::jsonb, %s)",
+                ["ordered" if ordered else "", function, args, ordered],
+            )
+        settled = OutboxEvent.objects.filter(last_error__isnull=False)
+        if not ordered:
+            settled = settled.exclude(status="pending")
+        row = wait_until(settled.first, timeout=10)
+        assert relay.thread.is_alive()
+        outbox.notify("next")
+        wait_until(lambda: outbox.runs("notify"), timeout=5)
+    assert row.status == ("pending" if ordered else "dead")
+    assert outbox.runs("notify_ordered") == []
