@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+import pgoutbox
 from pgoutbox import save_to_outbox, save_to_outbox_stream, signals
 from pgoutbox.models import OutboxEvent
 from pgoutbox.runner import relay_options
@@ -285,8 +286,6 @@ def test_a_keep_order_call_committed_while_the_listener_drains_is_not_left_for_t
     for the calls lane's poll."""
     from django.db import transaction
 
-    import pgoutbox
-
     consumer = stomp_consumer()
     relay_thread(poll_interval=60)
     consumer.quiet_for(0.3)
@@ -360,3 +359,50 @@ def test_hand_made_call_rows_that_cannot_run_end_dead_with_a_reason(
         wait_until(lambda: outbox.runs("notify"), timeout=5)
     assert row.status == ("pending" if ordered else "dead")
     assert outbox.runs("notify_ordered") == []
+
+
+@save_to_outbox
+def sleeps_in_the_database(seconds: float) -> None:
+    outbox.record("sleeps_in_the_database", (seconds,), {})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [seconds])
+
+
+def _backend_of(relay: Any, session: str) -> int:
+    if session == "call":  # the Django session the call runs in
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%' "
+                "AND pid <> pg_backend_pid()"
+            )
+            row = cursor.fetchone()
+            assert row is not None
+            return int(row[0])
+    owner = {
+        "listen": relay.listener,
+        "messages": relay.messages.store,
+        "calls": relay.calls.store,
+    }[session]
+    return int(owner.conn.info.backend_pid)
+
+
+@pytest.mark.parametrize("session", ["listen", "messages", "calls", "call"])
+def test_killing_any_one_session_during_a_call_loses_nothing_and_stalls_nothing(
+    relay_thread, stomp_consumer, producer_dies_after_commit, session
+):
+    consumer = stomp_consumer()
+    with pgoutbox_settings(**FAST_RETRIES, POLL_INTERVAL=0.2, CALL_LEASE=30.0):
+        relay = relay_thread()
+        sleeps_in_the_database(1.0)
+        wait_until(lambda: outbox.runs("sleeps_in_the_database"), timeout=5)
+        time.sleep(0.2)
+        pid = _backend_of(relay.relay, session)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        message_id = pgoutbox.send(consumer.destination, "after the kill")
+        [received] = consumer.wait_for(1, timeout=10)
+        # The call ends (run again if its own session was the one killed), well before its
+        # 30 s lease.
+        wait_until(lambda: not OutboxEvent.objects.exists(), timeout=10)
+    assert received.message_id == str(message_id)
+    assert len(outbox.runs("sleeps_in_the_database")) == (2 if session == "call" else 1)
