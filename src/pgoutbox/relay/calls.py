@@ -43,6 +43,9 @@ ConnectFn = Callable[[bool], psycopg.Connection[Any]]
 # after a few tries, the poll covers the rest.
 _BUSY_STREAM_RETRY_SECONDS = 0.01
 _BUSY_STREAM_RETRIES = 20
+# How many times (that far apart) a lost call's failure is retried while the row is still
+# locked by the call's own session, which the server is ending.
+_LOST_LOCK_RETRIES = 100
 
 
 class CallLane:
@@ -220,7 +223,12 @@ class CallLane:
     def _record_lost(self, failure: Failure) -> None:
         assert self.store is not None
         try:
-            self.store.record_failures([failure])
+            # The call's dead session may hold the row's lock a moment longer than its client
+            # noticed: the skipped write would leave the call to its whole lease.
+            for _ in range(_LOST_LOCK_RETRIES):
+                if self.store.record_failures([failure]):
+                    break
+                time.sleep(_BUSY_STREAM_RETRY_SECONDS)
         except DatabaseError:
             logger.warning(
                 "could not record the failure of event %s; recorded on the next connection",
