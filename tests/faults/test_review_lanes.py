@@ -101,3 +101,27 @@ def test_sigterm_during_a_hung_call_exits_and_hands_back_the_calls_leased_with_i
     rows = list(OutboxEvent.objects.order_by("id").values_list("attempts", "available_at"))
     assert [attempts for attempts, _ in rows] == [1, 0, 0]
     assert all(due <= timezone.now() for _, due in rows[1:]), "left to wait out CALL_LEASE"
+
+
+def test_a_second_signal_ends_events_relay_stuck_in_a_hung_call(
+    relay_process, tmp_path, monkeypatch
+):
+    """The cron form waits for the call in flight after a first SIGINT/SIGTERM; a hung call
+    must not make the process unkillable but by SIGKILL: a second signal ends it at once (the
+    call's lease hands it to the next run)."""
+    monkeypatch.setattr(functions, "_run_after_commit_enabled", False)
+    runs = tmp_path / "runs"
+    with pgoutbox_settings(PUBLISH_ON_COMMIT_LEASE=0.05):
+        review_calls.slow(60.0)
+    time.sleep(0.1)
+    relay = relay_process(
+        "events_relay",
+        overrides={**MODULES, "PUBLISH_ON_COMMIT_LEASE": 0.05},
+        PGOUTBOX_REVIEW_RUNS=str(runs),
+    )
+    wait_until(lambda: _runs(runs, "slow") == 1, timeout=15)
+    relay.popen.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert relay.popen.poll() is None  # finishing the call in flight
+    relay.popen.send_signal(signal.SIGTERM)
+    assert relay.popen.wait(5) == -signal.SIGTERM
