@@ -24,7 +24,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         relays = build_relays(relay_options(options, interval="loop_interval"), listen=False)
         stop = threading.Event()
-        stop_on_signals(stop)  # Ctrl-C must stop the cron form too, not fail a user's call
+        # Ctrl-C stops the cron form too (not as a user's call's failure); calls run in this
+        # thread, so a second signal ends a hung one.
+        stop_on_signals(stop, second_kills=not options["run_in_loop"])
         if options["run_in_loop"]:
             run_relays(relays, stop)
             return
