@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from psycopg import sql
 
 from pgoutbox.producer import functions
 from pgoutbox.runner import build_relay
@@ -99,3 +100,19 @@ def database_setting(transactional_db: None) -> Iterator[Any]:
                 f"ALTER DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} "
                 f"RESET {name}"
             )
+
+
+@pytest.fixture
+def adaptive(transactional_db: None) -> Iterator[None]:
+    """pgoutbox.notify = 'adaptive' for the test database (the listener reads it at connect)
+    and for this test's Django connection."""
+    name = sql.Identifier(connection.settings_dict["NAME"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("ALTER DATABASE {} SET pgoutbox.notify = 'adaptive'").format(name).as_string()
+        )
+        cursor.execute("SET pgoutbox.notify = 'adaptive'")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SQL("ALTER DATABASE {} RESET pgoutbox.notify").format(name).as_string())
+        cursor.execute("RESET pgoutbox.notify")

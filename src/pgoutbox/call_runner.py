@@ -85,9 +85,7 @@ def run_call(
             function(*args, **kwargs)
         except BaseException as exc:  # user code: every exception is the call's failure
             transaction.savepoint_rollback(savepoint, using=alias)
-            failure = on_failure(
-                f"{type(exc).__name__}: {exc}", isinstance(exc, settings.non_retryable_exceptions)
-            )
+            failure = on_failure(describe(exc), isinstance(exc, settings.non_retryable_exceptions))
             logger.warning(
                 "call event %s raised%s",
                 event_id,
@@ -106,13 +104,22 @@ def run_call(
     return CallResult(ran=True)
 
 
+def describe(exc: BaseException) -> str:
+    """``"Type: message"``; user code's exception may fail even to print itself."""
+    try:
+        text = str(exc).strip()
+    except BaseException:  # its __str__ is user code too
+        text = "<its str() raised>"
+    return f"{type(exc).__name__}: {text}"
+
+
 def describe_lost(exc: BaseException) -> str:
     """The reason a call's transaction was lost: the error and what it arose from (a killed
     session shows as "connection closed" on top of the server's own message)."""
     reasons: list[str] = []
     seen: BaseException | None = exc
     while seen is not None and len(reasons) < 3:
-        reason = f"{type(seen).__name__}: {str(seen).strip()}"
+        reason = describe(seen)
         if reason not in reasons:
             reasons.append(reason)
         seen = seen.__cause__ or seen.__context__

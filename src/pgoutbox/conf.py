@@ -11,6 +11,7 @@ import datetime
 import difflib
 import functools
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -112,7 +113,7 @@ def _positive_int(key: str, value: Any) -> int:
 
 
 def _positive_number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
         raise _bad(key, value, "a positive number of seconds")
     return float(value)
 

@@ -39,6 +39,8 @@ _LIBPQ_KEYS = {
 _STATEMENT_TIMEOUT_SECONDS = 30.0
 # Above the longest a message batch may wait for the broker.
 _TRANSACTION_MARGIN_SECONDS = 10.0
+# The longest timeout PostgreSQL takes (an int of milliseconds).
+_MAX_TIMEOUT_SECONDS = 2_147_483.0
 
 
 def connection_params(alias: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -74,7 +76,7 @@ def connect_relay(
     ``broker_wait`` (the longest a message batch waits for the broker), whatever the
     database's or role's defaults are."""
     conn = connect(params, autocommit=autocommit)
-    idle = broker_wait + _TRANSACTION_MARGIN_SECONDS
+    idle = min(broker_wait + _TRANSACTION_MARGIN_SECONDS, _MAX_TIMEOUT_SECONDS)
     try:
         with translate_errors():
             conn.execute(

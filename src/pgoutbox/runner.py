@@ -126,8 +126,13 @@ def _positive(value: Any, option: str, kind: Callable[[Any], Any]) -> Any:
         return None
     try:
         number = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = None
-    if isinstance(value, bool) or number is None or number <= 0 or number != float(value):
+    if (
+        isinstance(value, bool)
+        or number is None
+        or not 0 < number <= threading.TIMEOUT_MAX  # a wait longer than that cannot be made
+        or number != float(value)
+    ):
         raise CommandError(f"{option} must be a positive number, got {value!r}")
     return number

@@ -4,13 +4,11 @@ and no event they wrote waits for the poll."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from django.db import connection, transaction
-from psycopg import sql
 
 import pgoutbox
 from pgoutbox import db
@@ -23,22 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # The "in flight" advisory lock of migrations_sql/0002_adaptive_notify.sql: a producer holds it
 # (shared, until commit) exactly when it found the listener busy.
 IN_FLIGHT = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid = 1885826936 AND objid = 2"  # noqa: E501
-
-
-@pytest.fixture
-def adaptive() -> Iterator[None]:
-    """pgoutbox.notify = 'adaptive' for the test database (the listener reads it at connect)
-    and for this test's Django connection."""
-    name = sql.Identifier(connection.settings_dict["NAME"])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("ALTER DATABASE {} SET pgoutbox.notify = 'adaptive'").format(name).as_string()
-        )
-        cursor.execute("SET pgoutbox.notify = 'adaptive'")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(sql.SQL("ALTER DATABASE {} RESET pgoutbox.notify").format(name).as_string())
-        cursor.execute("RESET pgoutbox.notify")
 
 
 def no_listener_is_busy(timeout: float = 5.0) -> bool:
@@ -205,12 +187,12 @@ def test_an_idle_listener_takes_what_producers_skipped_while_another_is_in_a_lon
     """Issue: with two listeners, an event committed while the busy one ran a long batch waited
     for that batch (2.15 s): producers skip NOTIFY, so the idle one was never woken."""
     destination = "/queue/pgoutbox-adaptive-two"
-    slow, fast = _SlowTransport(3.0), MemoryTransport()
+    slow, fast = _SlowTransport(6.0), MemoryTransport()
     relay_thread(transport=slow, poll_interval=60, batch_size=2)
     time.sleep(0.5)  # past the start-up drain: the backlog below is taken after a wake-up
     send_many(destination, 6)
     pgoutbox.send(destination, "wake up")
-    wait_until(a_listener_is_busy, timeout=10)  # in its second 3-second batch
+    wait_until(a_listener_is_busy, timeout=10)  # in its second 6-second batch
     relay_thread(transport=fast, poll_interval=60)
     wait_until(lambda: len(fast.deliveries) + len(slow.deliveries) >= 3, timeout=5)
     with transaction.atomic():
@@ -223,5 +205,5 @@ def test_an_idle_listener_takes_what_producers_skipped_while_another_is_in_a_lon
     taken = wait_until(
         lambda: [d for d in fast.deliveries if d.message.message_id == message_id], timeout=10
     )
-    assert taken[0].received_at - committed_at < 1.0  # not after the busy one's 3 s batch
+    assert taken[0].received_at - committed_at < 1.0  # not after the busy one's 6 s batch
     assert a_listener_is_busy()  # ...which is still running

@@ -43,6 +43,9 @@ ConnectFn = Callable[[bool], psycopg.Connection[Any]]
 # after a few tries, the poll covers the rest.
 _BUSY_STREAM_RETRY_SECONDS = 0.01
 _BUSY_STREAM_RETRIES = 20
+# How many times (that far apart) a lost call's failure is retried while the row is still
+# locked by the call's own session, which the server is ending.
+_LOST_LOCK_RETRIES = 100
 
 
 class CallLane:
@@ -69,6 +72,9 @@ class CallLane:
         # Failures whose recording failed with the connection: written on the next one, so a
         # lost call comes back after its backoff, not after its whole lease.
         self._unrecorded: list[Failure] = []
+        # Calls leased by this lane and not started yet: handed back at shutdown even when the
+        # lane is stuck in a hung call (see release_unstarted).
+        self._unstarted: Sequence[EventRow] = ()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -93,6 +99,17 @@ class CallLane:
         finally:
             self.close()
 
+    def release_unstarted(self) -> None:
+        """Hand back the calls this lane leased and has not started, on a connection of its
+        own: for the stopping relay's thread while this lane is stuck in a hung call."""
+        rows, self._unstarted = self._unstarted, ()
+        if rows:
+            store = CallStore(self.connect(True))
+            try:
+                store.release(rows)
+            finally:
+                store.conn.close()
+
     def close(self) -> None:
         store, self.store = self.store, None
         if store is not None:
@@ -111,9 +128,17 @@ class CallLane:
         succeeded, busy_retries = 0, 0
         while stop is None or not stop.is_set():
             rows = self.store.lease_calls(self.streams, self.batch_size, self.settings.call_lease)
-            for row in rows:
+            for index, row in enumerate(rows):
+                if stop is not None and stop.is_set():
+                    self.store.release(rows[index:])  # due again at once, attempt given back
+                    break
+                self._unstarted = rows[index + 1 :]
+                if row.attempts > self.settings.max_attempts:
+                    self._bury(row)
+                    continue
                 result = self._run(row, self._plain_failure(row))
                 succeeded += result.succeeded
+            self._unstarted = ()
             ran_ordered, busy = self._drain_ordered(stop)
             succeeded += ran_ordered
             if len(rows) == self.batch_size or ran_ordered:
@@ -190,14 +215,36 @@ class CallLane:
             self._signal(call.function, call.args, result)
         return result
 
+    def _bury(self, row: EventRow) -> None:
+        """A call leased more than ``MAX_ATTEMPTS`` times with no outcome recorded: each run
+        ended with its relay (a crash, a kill), so running it again would end this one too."""
+        assert self.store is not None
+        error = (
+            f"leased {row.attempts - 1} times without an outcome: each run ended with its "
+            "relay process (killed, crashed, or stopped during the call)"
+        )
+        logger.error("dead-lettering call event %s: %s", row.id, error)
+        failure = self._plain_failure(row)(error, True)
+        self.store.record_failures([failure])
+        result = CallResult(ran=True, failure=failure)
+        metrics.observe_call(result.outcome)
+        self._signal(None, (), result)
+
     def _record_lost(self, failure: Failure) -> None:
         assert self.store is not None
         try:
-            self.store.record_failures([failure])
+            # The call's dead session may hold the row's lock a moment longer than its client
+            # noticed: the skipped write would leave the call to its whole lease.
+            for _ in range(_LOST_LOCK_RETRIES):
+                if self.store.record_failures([failure]):
+                    break
+                time.sleep(_BUSY_STREAM_RETRY_SECONDS)
         except DatabaseError:
             logger.warning(
-                "could not record the failure of event %s; its lease will run out", failure.event_id
+                "could not record the failure of event %s; recorded on the next connection",
+                failure.event_id,
             )
+            self._unrecorded.append(failure)
             raise
 
     def _alias_of(self, row: EventRow) -> str:
@@ -249,4 +296,7 @@ class CallLane:
             "failed": signals.event_failed_to_publish_by_events_relay,
             "dead": signals.event_permanently_failed_by_events_relay,
         }[result.outcome]
-        signals.send_event_signal(signal, function, args)
+        try:
+            signals.send_event_signal(signal, function, args)
+        except BaseException:  # a receiver's SystemExit must not end the calls lane
+            logger.exception("an outbox signal receiver raised")

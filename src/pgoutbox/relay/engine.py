@@ -142,6 +142,10 @@ class Relay:
             calls.join(_CALLS_STOP_SECONDS)
             if calls.is_alive():
                 logger.warning("a call is still running; its lease hands it to another relay")
+                try:
+                    self.calls.release_unstarted()
+                except Exception:
+                    logger.warning("could not hand back calls leased with it", exc_info=True)
 
     def open(self) -> None:
         """Connect to the database: LISTEN (when listening) before anything is claimed."""
@@ -223,6 +227,8 @@ class Relay:
         lock.announce()
         empty_rounds = 0
         while not stop.is_set():
+            # Producers skip NOTIFY while the lock is held: calls committed meanwhile too.
+            self.calls.wake.set()
             found = self.drain(stop)
             delivered += found
             if found:
@@ -230,6 +236,7 @@ class Relay:
                 continue
             until_retry = self.messages.retry_at - time.monotonic()
             if until_retry <= 0 and lock.release_if_idle():
+                self.calls.wake.set()
                 return delivered + self.drain(stop)
             empty_rounds = self._pause_while_skipped(empty_rounds, until_retry, stop)
         return delivered
@@ -273,18 +280,21 @@ class Relay:
             delivered += report.delivered
             if not report.more or report.transport_failed:
                 break
+            # Notifications wait while we drain (and adaptive producers skip them): a call
+            # committed meanwhile must not wait for the end of the backlog.
+            self.calls.wake.set()
         return delivered
 
     def relay_batch(self) -> BatchReport:
         """One message batch (see :class:`MessageLane`)."""
         return self.messages.relay_batch()
 
-    def drain_once(self) -> int:
+    def drain_once(self, stop: threading.Event | None = None) -> int:
         """Connect, relay every due message and run every due call, disconnect (cron); return
-        how many were delivered or ran."""
+        how many were delivered or ran. ``stop`` ends it after the batch or call in flight."""
         try:
             self.open()
-            return self.drain() + self.calls.drain()
+            return self.drain(stop) + self.calls.drain(stop)
         finally:
             self.calls.close()
             self.close()

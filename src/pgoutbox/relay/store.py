@@ -169,8 +169,10 @@ class CallStore:
                 {"ids": [r.id for r in rows], "leases": [r.lease for r in rows]},
             )
 
-    def record_failures(self, failures: Sequence[Failure]) -> None:
-        """Record failures of calls whose own transaction was lost (their session died)."""
-        if failures:
-            with translate_errors():
-                self.conn.execute(query("record_failures"), failure_params(failures))
+    def record_failures(self, failures: Sequence[Failure]) -> int:
+        """Record failures of calls whose own transaction was lost (their session died);
+        return how many rows were written (rows another session still locks are skipped)."""
+        if not failures:
+            return 0
+        with translate_errors():
+            return self.conn.execute(query("record_failures"), failure_params(failures)).rowcount

@@ -23,13 +23,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         relays = build_relays(relay_options(options, interval="loop_interval"), listen=False)
+        stop = threading.Event()
+        # Ctrl-C stops the cron form too (not as a user's call's failure); calls run in this
+        # thread, so a second signal ends a hung one.
+        stop_on_signals(stop, second_kills=not options["run_in_loop"])
         if options["run_in_loop"]:
-            stop = threading.Event()
-            stop_on_signals(stop)
             run_relays(relays, stop)
             return
         for relay in relays:
-            delivered = relay.drain_once()
+            delivered = relay.drain_once(stop)
             self.stdout.write(f"relayed {delivered} events")
             if relay.broker_error is not None:
                 # Exit non-zero so cron and its monitoring notice; the events stay pending.
