@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
+from django.conf import settings
 
 from pgoutbox.runner import build_relay
 from tests.support.factories import closing_factory
@@ -44,3 +47,16 @@ def relay_thread(
         return RelayThread(build_relay(**kwargs)).start()
 
     yield from closing_factory(make, RelayThread.stop)
+
+
+@pytest.fixture
+def empty_database() -> Iterator[dict[str, Any]]:
+    """A new, empty database on the test server (psycopg connection parameters); dropped after."""
+    db = settings.DATABASES["default"]
+    params = {"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "dbname": "postgres"}
+    name = f"pgoutbox_scratch_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield {**params, "dbname": name}
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -149,7 +149,7 @@ def dop_headers(message_id: uuid.UUID, destination: str) -> dict[str, str]:
 
 def _correlation_id() -> str:
     try:
-        from request_id_django_log import current_request_id  # type: ignore[import-not-found]
+        from request_id_django_log import current_request_id
     except ImportError:
         return str(uuid.uuid4())
     current = current_request_id()

@@ -3,7 +3,8 @@
 -- name: claim_batch
 -- Pending, due rows in id order; rows another relay holds are skipped, never waited for.
 -- Keep-order rows are left to claim_ordered.
-SELECT id, stream, kind, destination, body, headers, message_id, attempts, function, args
+SELECT id, stream, kind, destination, body_bytes AS body, headers, message_id, attempts,
+       function, args
 FROM pgoutbox_event
 WHERE status = 'pending'
   AND available_at <= now()
@@ -33,7 +34,7 @@ WHERE e.id = f.id
 SELECT pg_notification_queue_usage()
 
 -- name: insert_message
-INSERT INTO pgoutbox_event (stream, kind, destination, body, headers, message_id)
+INSERT INTO pgoutbox_event (stream, kind, destination, body_bytes, headers, message_id)
 VALUES (%(stream)s, 'message', %(destination)s, %(body)s, %(headers)s::jsonb,
         coalesce(%(message_id)s::uuid, gen_random_uuid()))
 RETURNING message_id
@@ -95,7 +96,8 @@ SELECT pg_try_advisory_xact_lock(1885831026, hashtext(%(stream)s))
 -- name: claim_ordered
 -- The stream's pending rows from its head, in id order, up to the first one not yet due (a
 -- failed head waiting for its retry holds back everything behind it).
-SELECT id, stream, kind, destination, body, headers, message_id, attempts, function, args
+SELECT id, stream, kind, destination, body_bytes AS body, headers, message_id, attempts,
+       function, args
 FROM pgoutbox_event
 WHERE stream = %(stream)s
   AND status = 'pending'
