@@ -21,8 +21,7 @@ from pgoutbox.conf import Settings, get_settings
 from pgoutbox.consumer.payload import Payload
 from pgoutbox.consumer.subscriber import Subscriber
 from pgoutbox.errors import InvalidEventError, SerializationError, TransportError
-from pgoutbox.producer.encoding import JSON_CONTENT_TYPE
-from pgoutbox.producer.models import dop_headers
+from pgoutbox.producer.encoding import JSON_CONTENT_TYPE, dop_headers
 from pgoutbox.runner import build_transport
 from pgoutbox.transports.base import Message, Transport
 from pgoutbox.validation import body_size_error, destination_error, headers_error
