@@ -20,14 +20,14 @@ def _parse_queries(text: str) -> dict[str, str]:
 
 
 @functools.cache
-def queries() -> dict[str, str]:
-    """Return every named query of queries.sql, parsed once."""
-    return _parse_queries((Path(__file__).parent / "queries.sql").read_text(encoding="utf-8"))
+def queries(file: str = "queries.sql") -> dict[str, str]:
+    """Return every named query of one file of this folder (queries.sql), parsed once."""
+    return _parse_queries((Path(__file__).parent / file).read_text(encoding="utf-8"))
 
 
-def query(name: str) -> str:
+def query(name: str, file: str = "queries.sql") -> str:
     """Return the SQL of one named query; KeyError names an unknown one."""
-    return queries()[name]
+    return queries(file)[name]
 
 
 def migrations_dir() -> Path:
