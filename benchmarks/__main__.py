@@ -1,4 +1,5 @@
-"""``python -m benchmarks <command>``: latency, e2e, baseline, write_overhead, plot."""
+"""``python -m benchmarks <command>``: latency, e2e, baseline, write_overhead, claim_cost,
+plot."""
 
 from __future__ import annotations
 
@@ -150,6 +151,13 @@ def cmd_write_overhead(args: argparse.Namespace) -> dict[str, Any]:
         )
 
 
+def cmd_claim_cost(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.claim_cost import run_claim_cost
+
+    with Run("claim") as run:
+        return run_claim_cost(run, blocked=args.blocked, repeats=args.repeats)
+
+
 def cmd_plot(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.plot import plot_latest
 
@@ -203,6 +211,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=2, help="repeat every pair; median commits/s")
     p.set_defaults(func=cmd_write_overhead)
 
+    p = sub.add_parser("claim_cost", help="keep-order claim cost against blocked rows")
+    p.add_argument("--blocked", type=int, nargs="+", default=[1, 20_000, 200_000])
+    p.add_argument("--repeats", type=int, default=30)
+    p.set_defaults(func=cmd_claim_cost)
+
     p = sub.add_parser("plot", help="redraw the PNGs from the latest JSON results")
     p.add_argument("command_key", nargs="?", help="e.g. e2e; default: every result")
     p.set_defaults(func=cmd_plot)
@@ -224,9 +237,10 @@ def main(argv: list[str] | None = None) -> None:
     payload = {"machine": machine(), "argv": sys.argv[1:], **payload}
     path = write_results(key, payload)
     print(f"results: {path}", file=sys.stderr)
-    from benchmarks.plot import plot_file
+    if args.command != "claim_cost":  # a table of three rows: nothing to draw
+        from benchmarks.plot import plot_file
 
-    print(f"plot: {plot_file(path)}", file=sys.stderr)
+        print(f"plot: {plot_file(path)}", file=sys.stderr)
     for name, check in payload.get("targets", {}).items():
         verdict = "MET   " if check["met"] else "MISSED"
         print(f"{verdict} {name}: {check['measured']} (target {check['target']})", file=sys.stderr)

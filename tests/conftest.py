@@ -12,6 +12,7 @@ from django.conf import settings
 
 from pgoutbox.runner import build_relay
 from tests.support.factories import closing_factory
+from tests.support.pgbouncer import PgBouncer
 from tests.support.relay_runner import RelayThread
 from tests.support.services import require_tcp, stomp_address
 from tests.support.stomp_consumer import StompConsumer
@@ -60,3 +61,15 @@ def empty_database() -> Iterator[dict[str, Any]]:
     yield {**params, "dbname": name}
     with psycopg.connect(**params, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(django_db_setup: None) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction mode on the "bouncer" alias's port, for the whole session;
+    stopped before the test database is dropped (its pooled sessions would keep it open)."""
+    from django.conf import settings
+
+    target = settings.DATABASES["default"]
+    bouncer = PgBouncer(settings.PGBOUNCER_PORT, target["HOST"], int(target["PORT"])).start()
+    yield bouncer
+    bouncer.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 SECRET_KEY = "pgoutbox-tests"
 USE_TZ = True
@@ -12,7 +13,7 @@ INSTALLED_APPS = [
     "pgoutbox",
     "tests.app",
 ]
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
         "HOST": os.environ.get("PGHOST", "127.0.0.1"),
@@ -24,6 +25,19 @@ DATABASES = {
         # One test database per pytest process: concurrent runs on one server never collide.
         "TEST": {"NAME": os.environ.get("PGOUTBOX_TEST_DB_NAME") or f"test_pgoutbox_{os.getpid()}"},
     }
+}
+# The same database under other aliases, as deployments have them: "direct" (what a relay in
+# front of PgBouncer connects through) and "bouncer" (PgBouncer in transaction mode, started by
+# tests/support/pgbouncer.py on this port when a test needs it).
+PGBOUNCER_PORT = int(os.environ.get("PGOUTBOX_PGBOUNCER_PORT", str(20000 + os.getpid() % 20000)))
+DATABASES["direct"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+DATABASES["bouncer"] = {
+    **DATABASES["default"],
+    "PORT": str(PGBOUNCER_PORT),
+    # Transaction pooling: no prepared statements or server-side cursors across transactions.
+    "OPTIONS": {"prepare_threshold": None},
+    "DISABLE_SERVER_SIDE_CURSORS": True,
+    "TEST": {"MIRROR": "default"},
 }
 STOMP_HOST = os.environ.get("STOMP_HOST", "127.0.0.1")
 STOMP_PORT = int(os.environ.get("STOMP_PORT", "61613"))

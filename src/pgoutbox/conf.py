@@ -32,8 +32,20 @@ SETTINGS_NAME = "PGOUTBOX"
 class Settings:
     """Every pgoutbox setting, with its default. Keys of ``PGOUTBOX`` are the upper-cased names."""
 
+    # The alias whose database the relay serves (outbox_listen / events_relay without
+    # --database). Producers never read it: they write on the alias of their transaction.
     database: str = "default"
+    # Connection settings the relay's own sessions use instead of the alias's, per alias (e.g.
+    # the direct HOST/PORT when the alias goes through PgBouncer in transaction mode, where
+    # LISTEN and session advisory locks do not work). Keys as in DATABASES: HOST, PORT, USER,
+    # PASSWORD, NAME, OPTIONS.
+    relay_connections: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     batch_size: int = 500
+    # A message batch also stops at about this many bytes of body (at least one message).
+    max_batch_bytes: int = 16 * 1024 * 1024
+    # How long a call leased by a relay stays its own before another relay may take it over
+    # (the call runs under the lease; a crashed relay's calls run again when it ends).
+    call_lease: float = 60.0
     poll_interval: float = 1.0
     # pgoutbox.notify = 'adaptive': how often a busy listener looks again for rows whose
     # producers skipped NOTIFY, while such a producer is still in flight.
@@ -77,6 +89,11 @@ class Settings:
     function_modules: tuple[str, ...] = ()
     non_retryable_exceptions: tuple[type[BaseException], ...] = ()
     capture_exception: Callable[[BaseException], object] | None = None
+
+    def relay_connection(self, alias: str) -> dict[str, Any]:
+        """``RELAY_CONNECTIONS`` for ``alias``: what the relay's sessions use instead of the
+        alias's own connection settings (empty: the alias's settings as they are)."""
+        return dict(dict(self.relay_connections).get(alias, ()))
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -202,6 +219,26 @@ def _optional_callable(key: str, value: Any) -> Callable[[BaseException], object
     return function
 
 
+_CONNECTION_KEYS = frozenset({"HOST", "PORT", "USER", "PASSWORD", "NAME", "OPTIONS"})
+
+
+def _relay_connections(key: str, value: Any) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    expected = (
+        "a dict of DATABASES alias to a dict of HOST, PORT, USER, PASSWORD, NAME, OPTIONS, "
+        'e.g. {"default": {"HOST": "db-direct", "PORT": 5432}}'
+    )
+    if not isinstance(value, Mapping) or not all(
+        isinstance(alias, str)
+        and isinstance(overrides, Mapping)
+        and set(overrides) <= _CONNECTION_KEYS
+        for alias, overrides in value.items()
+    ):
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME}[{key!r}] must be {expected}"
+        )  # never echoed: it may hold a password
+    return tuple((alias, tuple(overrides.items())) for alias, overrides in value.items())
+
+
 # SUBSCRIBE headers the consumer sets itself (CONSUMER_PREFETCH is prefetch-count).
 CONSUMER_OWN_HEADERS = frozenset(
     {
@@ -242,7 +279,10 @@ def _bad(key: str, value: Any, expected: str) -> ImproperlyConfigured:
 
 _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "database": _text,
+    "relay_connections": _relay_connections,
     "batch_size": _positive_int,
+    "max_batch_bytes": _positive_int,
+    "call_lease": _positive_number,
     "poll_interval": _positive_number,
     "adaptive_poll_interval": _positive_number,
     "max_attempts": _positive_int,

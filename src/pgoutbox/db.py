@@ -8,13 +8,14 @@ The listener and the relay never use Django's connection handling (atomic blocks
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import psycopg
 from django.db import connections
 
 from pgoutbox.errors import DatabaseError
+from pgoutbox.sql import query
 
 # A dead peer is noticed within about keepalives_idle + interval * count seconds.
 _KEEPALIVES = {
@@ -25,9 +26,31 @@ _KEEPALIVES = {
 }
 
 
-def connection_params(alias: str) -> dict[str, Any]:
-    """Return psycopg connection keyword arguments for a Django database alias."""
+# Django's DATABASES keys and the libpq keywords they become.
+_LIBPQ_KEYS = {
+    "HOST": "host",
+    "PORT": "port",
+    "USER": "user",
+    "PASSWORD": "password",
+    "NAME": "dbname",
+}
+
+# The relay's statements are short; anything longer is stuck (a lock, a dead disk).
+_STATEMENT_TIMEOUT_SECONDS = 30.0
+# Above the longest a message batch may wait for the broker.
+_TRANSACTION_MARGIN_SECONDS = 10.0
+
+
+def connection_params(alias: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return psycopg connection keyword arguments for a Django database alias, with
+    ``overrides`` (DATABASES-style keys: HOST, PORT, USER, PASSWORD, NAME, OPTIONS) applied:
+    how the relay reaches the same database directly when the alias goes through a pooler."""
     params = dict(connections[alias].get_connection_params())
+    for key, value in (overrides or {}).items():
+        if key == "OPTIONS":
+            params.update(value)
+        else:
+            params[_LIBPQ_KEYS[key]] = str(value) if key == "PORT" else value
     # Django adds its own options (cursor factory, server-side binding) for its wrapper only.
     for key in ("cursor_factory", "context", "prepare_threshold", "server_side_binding"):
         params.pop(key, None)
@@ -41,6 +64,32 @@ def connect(params: dict[str, Any], *, autocommit: bool) -> psycopg.Connection[A
         return psycopg.connect(**params, autocommit=autocommit)
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+
+def connect_relay(
+    params: dict[str, Any], *, autocommit: bool, broker_wait: float
+) -> psycopg.Connection[Any]:
+    """Open one of the relay's own sessions and pin its settings: READ COMMITTED, server-side
+    TCP keepalives, a statement timeout, and an idle-in-transaction timeout above
+    ``broker_wait`` (the longest a message batch waits for the broker), whatever the
+    database's or role's defaults are."""
+    conn = connect(params, autocommit=autocommit)
+    idle = broker_wait + _TRANSACTION_MARGIN_SECONDS
+    try:
+        with translate_errors():
+            conn.execute(
+                query("configure_relay_session"),
+                {
+                    "idle_ms": str(int(idle * 1000)),
+                    "statement_ms": str(int(_STATEMENT_TIMEOUT_SECONDS * 1000)),
+                },
+            )
+            if not autocommit:
+                conn.commit()  # a session setting made in a rolled-back transaction is undone
+    except DatabaseError:
+        conn.close()
+        raise
+    return conn
 
 
 @contextlib.contextmanager

@@ -29,3 +29,8 @@ class TransportUnavailable(TransportError):
 
 class RegistryError(PgOutboxError):
     """A function cannot be registered, or a registered one cannot be used as asked."""
+
+
+class KeepOrderConflict(PgOutboxError):
+    """A transaction that already writes one keep-order stream waited too long for another
+    one that a second transaction holds: waiting on could deadlock, so it gives up first."""

@@ -79,3 +79,26 @@ def poisoned_stream(n: int, *, fail: bool = False) -> None:
     record("poisoned_stream", (n,), {"fail": fail})
     if fail:
         raise RuntimeError(f"poison {n}")
+
+
+# Released by tests; a hung call waits on it (never longer than HANG_LIMIT seconds).
+GATE = threading.Event()
+HANG_LIMIT = 20.0
+
+
+@save_to_outbox
+def hang(token: str) -> None:
+    record("hang", (token,), {})
+    GATE.wait(HANG_LIMIT)
+
+
+@save_to_outbox
+def sleep_for(seconds: float) -> None:
+    record("sleep_for", (seconds,), {})
+    time.sleep(seconds)
+
+
+@save_to_outbox
+def exits(code: int) -> None:
+    record("exits", (code,), {})
+    raise SystemExit(code)

@@ -29,8 +29,9 @@ def test_four_listeners_and_a_polling_relay_deliver_each_event_once(
     )
     for relay in relays:
         relay.wait_connected()
-    sessions = database.wait_for_backends(pg, 2 * LISTENERS + 1)
-    assert len(sessions) == 2 * LISTENERS + 1, sessions  # LISTEN + claim each, claim only
+    expected = database.LISTENER_SESSIONS * LISTENERS + database.POLLER_SESSIONS
+    sessions = database.wait_for_backends(pg, expected)
+    assert len(sessions) == expected, sessions
 
     started = time.monotonic()
     producers = [

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TERMINATIONS = 4
 BATCH = 50
 
+SESSIONS = database.LISTENER_SESSIONS
+
 
 def test_terminated_sessions_reconnect_listen_then_drain(
     relay_process, counting_consumer, ledger, producer_thread, pg, figures
@@ -31,7 +33,7 @@ def test_terminated_sessions_reconnect_listen_then_drain(
         overrides={"POLL_INTERVAL": 30, "RECONNECT_BACKOFF_MAX": 1, "BATCH_SIZE": BATCH}
     )
     listener.wait_connected()
-    assert len(database.wait_for_backends(pg, 2)) == 2
+    assert len(database.wait_for_backends(pg, SESSIONS)) == SESSIONS
     load = producer_thread(consumer.destination, total=3_000, per_transaction=10, interval=0.02)
 
     recoveries = []
@@ -40,12 +42,12 @@ def test_terminated_sessions_reconnect_listen_then_drain(
         time.sleep(0.8)
         connects = listener.output().count(CONNECTED_LINE)
         pids = [pid for pid, _ in database.relay_backends(pg)]
-        assert len(pids) == 2, pids
+        assert len(pids) == SESSIONS, pids
         terminated += database.terminate(pg, pids)
         killed_at = time.monotonic()
         listener.wait_connected(count=connects + 1)  # LISTEN done, claim connection open
-        backends = database.wait_for_backends(pg, 2)
-        assert {pid for pid, _ in backends}.isdisjoint(pids) and len(backends) == 2
+        backends = database.wait_for_backends(pg, SESSIONS)
+        assert {pid for pid, _ in backends}.isdisjoint(pids) and len(backends) == SESSIONS
         recoveries.append(time.monotonic() - killed_at)
     load.join()
     missing = consumer.wait_for_ids(ledger.ids(), timeout=30)
@@ -135,13 +137,13 @@ def test_missed_notifications_are_covered_by_the_poll(
         pg.execute(f'ALTER DATABASE "{db_name}" RESET pgoutbox.notify')
 
     # 4. The LISTEN session killed, events committed before it is back: reconnect, drain.
-    assert len(database.wait_for_backends(pg, 2)) == 2
+    assert len(database.wait_for_backends(pg, SESSIONS)) == SESSIONS
     listen_pid = database.listen_backend(pg)
     assert database.terminate(pg, [listen_pid]) == 1
     during = producer.insert(10)
     reconnected = _delivery_time(consumer, during, timeout=poll + 3)
-    backends = database.wait_for_backends(pg, 2)
-    assert listen_pid not in {pid for pid, _ in backends} and len(backends) == 2
+    backends = database.wait_for_backends(pg, SESSIONS)
+    assert listen_pid not in {pid for pid, _ in backends} and len(backends) == SESSIONS
 
     consumer.quiet_for(0.3)
     accounting = ledger.account(consumer.snapshot())

@@ -110,7 +110,7 @@ def test_long_running_listener_does_not_leak(
     )
     assert not missing and not accounting.lost and not accounting.unexpected, str(accounting)
     assert not accounting.duplicates
-    assert sessions == {2}, "one LISTEN and one claim session, never more"
+    assert sessions == {database.LISTENER_SESSIONS}, "LISTEN, messages and calls, never more"
     assert end.fds == base.fds and end.threads == base.threads
     # Memory after warm-up: a leak of even 100 bytes per event would add ~9 MB.
     assert end.rss_bytes - base.rss_bytes < 8 * 2**20, figures["rss_mb"]

@@ -4,6 +4,7 @@ works over TLS and refuses a broker whose certificate it cannot verify."""
 from __future__ import annotations
 
 import ast
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -124,6 +125,28 @@ def test_credentials_stay_out_of_a_relay_runs_log(relay_process):
     assert SECRET not in output and db_secret not in output
     [event] = OutboxEvent.objects.all()
     assert SECRET not in event.last_error
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["{h}", "a{h} b{h},c{h}}}d{h}'e{h}\"f{h}\\g{h}:h{h}", "line{h}\nbreak{h}\rret{h}"],
+    ids=["plain", "punctuation", "line-breaks"],
+)
+def test_any_passcode_is_redacted_from_stomp_debug_logs(shape, stomp_broker, caplog):
+    """Issue: the mask stopped at the first space, comma, quote or backslash of a passcode."""
+    marker = uuid.uuid4().hex[:12]
+    passcode = shape.format(h=marker)
+    caplog.set_level(logging.DEBUG, logger="stomp.py")
+    transport = StompTransport(
+        parse_settings(
+            {"STOMP_HOSTS": [stomp_broker], "STOMP_PASSCODE": passcode, "STOMP_CONNECT_TIMEOUT": 3}
+        )
+    )
+    with pytest.raises(TransportUnavailable):  # the broker refuses it: every frame was logged
+        transport.open()
+    transport.close()
+    assert "passcode:" in caplog.text  # the frame was logged...
+    assert marker not in caplog.text  # ...without any part of the passcode
 
 
 @pytest.fixture(scope="session")

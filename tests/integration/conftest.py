@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from django.db import connection
 
 from pgoutbox.producer import functions
 from tests.app import outbox
@@ -30,3 +32,26 @@ def signal_log() -> Iterator[SignalLog]:
 def producer_dies_after_commit(monkeypatch: pytest.MonkeyPatch) -> None:
     """The producer's on-commit hook does nothing, as if the process died right after COMMIT."""
     monkeypatch.setattr(functions, "_run_after_commit_enabled", False)
+
+
+@pytest.fixture
+def database_setting(transactional_db: None) -> Iterator[Any]:
+    """``ALTER DATABASE <test db> SET name = value`` for new sessions; reset at teardown."""
+    changed: list[str] = []
+
+    def set_(name: str, value: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"ALTER DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} "
+                f"SET {name} = %s",
+                [value],
+            )
+        changed.append(name)
+
+    yield set_
+    with connection.cursor() as cursor:
+        for name in changed:
+            cursor.execute(
+                f"ALTER DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} "
+                f"RESET {name}"
+            )

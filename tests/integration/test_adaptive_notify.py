@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -142,3 +143,34 @@ def test_a_notify_arrives_for_an_idle_listener_and_none_while_it_is_busy(adaptiv
         assert busy.execute("SELECT pgoutbox_relay_idle_v2()").fetchone() == (True,)
         pgoutbox.send("/queue/pgoutbox-never-relayed", "idle again")
         assert len(list(listen.notifies(timeout=2, stop_after=1))) == 1
+
+
+def test_a_busy_listener_never_spins_while_a_skipping_producer_stays_open(
+    adaptive, stomp_consumer, relay_thread
+):
+    """Issue: a busy listener claimed every 5 ms (~200 claims/s) for as long as a producer
+    that skipped NOTIFY kept its transaction open."""
+    consumer = stomp_consumer()
+    relay = relay_thread(poll_interval=60).relay
+    consumer.quiet_for(0.3)
+    send_many(consumer.destination, 2000)
+    pgoutbox.send(consumer.destination, "wake up")
+    consumer.wait_for(700)  # the listener is busy, holding its lock
+    claims = 0
+    relay_batch = relay.messages.relay_batch
+
+    def counted() -> Any:
+        nonlocal claims
+        claims += 1
+        return relay_batch()
+
+    with transaction.atomic():
+        message_id = str(pgoutbox.send(consumer.destination, "written while busy"))
+        consumer.wait_for(2001, timeout=10)  # the backlog is gone; this producer is in flight
+        relay.messages.relay_batch = counted  # type: ignore[method-assign]
+        time.sleep(2.0)
+        claims_while_open = claims
+    committed_at = time.time()
+    received = {m.message_id: m for m in consumer.wait_for(2002, timeout=10)}
+    assert claims_while_open <= 60, f"{claims_while_open} claims in 2 s"
+    assert received[message_id].received_at - committed_at < 0.5

@@ -33,7 +33,11 @@ def test_call_is_recorded_in_the_transaction_and_runs_once_after_commit(relay_th
         assert outbox.notify({"order": 1}, "x", flag=True) is None  # jaiminho returns None
         [row] = OutboxEvent.objects.all()
         assert (row.kind, row.function, row.stream) == ("call", "tests.app.outbox.notify", "")
-        assert row.args == {"args": [{"order": 1}, "x"], "kwargs": {"flag": True}}
+        assert row.args == {
+            "args": [{"order": 1}, "x"],
+            "kwargs": {"flag": True},
+            "using": "default",
+        }
         assert row.available_at > timezone.now()  # leased: the listener leaves it alone
         assert outbox.runs() == []
 

@@ -67,6 +67,12 @@ def terminate(conn: psycopg.Connection[Any], pids: list[int]) -> int:
     return int(row[0]) if row else 0
 
 
+# Sessions of one outbox_listen: LISTEN, the message lane's claims, the calls lane's leases.
+# events_relay has no LISTEN session.
+LISTENER_SESSIONS = 3
+POLLER_SESSIONS = 2
+
+
 def wait_for_backends(
     conn: psycopg.Connection[Any], count: int, *, timeout: float = 15.0
 ) -> list[tuple[int, str]]:

@@ -26,12 +26,15 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 
 from pgoutbox import registry, signals
-from pgoutbox.conf import PUBLISH_STRATEGIES, Settings, get_settings
+from pgoutbox.call_runner import run_call
+from pgoutbox.conf import PUBLISH_STRATEGIES, get_settings
 from pgoutbox.errors import InvalidEventError, SerializationError
-from pgoutbox.policy import Failure, dies, failure_params, retry_delay
+from pgoutbox.models import OutboxEvent
+from pgoutbox.policy import Failure, dies, retry_delay
+from pgoutbox.producer import ordering
 from pgoutbox.sql import query
 from pgoutbox.validation import stream_error
 
@@ -91,16 +94,22 @@ def _outboxed(func: F, *, stream: str, strategy: str | None, using: str | None) 
 
 
 def encode_call(
-    args: tuple[Any, ...], kwargs: dict[str, Any], encoder: type[json.JSONEncoder]
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    encoder: type[json.JSONEncoder],
+    *,
+    using: str | None = None,
 ) -> str:
-    """Return the JSON stored in ``args``: ``{"args": [...], "kwargs": {...}}``.
+    """Return the JSON stored in ``args``: ``{"args": [...], "kwargs": {...}}``, plus
+    ``"using"``: the Django alias that recorded the call, where a relay runs it.
 
     Raises :class:`SerializationError` (a ``TypeError``) naming what cannot be encoded.
     """
     try:
-        return json.dumps(
-            {"args": list(args), "kwargs": kwargs}, cls=encoder, ensure_ascii=False, allow_nan=False
-        )
+        stored: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
+        if using is not None:
+            stored["using"] = using
+        return json.dumps(stored, cls=encoder, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"outbox call arguments are not JSON-serializable: {exc}") from exc
 
@@ -115,15 +124,22 @@ def record_call(
     strategy: str | None,
     using: str | None,
 ) -> None:
-    """Write the call's row in the current transaction (and, publish-on-commit, schedule the
+    """Write the call's row in the caller's transaction (and, publish-on-commit, schedule the
     producer's run after COMMIT). Raises ``TypeError`` before writing anything when the
-    arguments cannot be encoded."""
+    arguments cannot be encoded.
+
+    The row goes on ``using``, else the alias Django's router gives for writes of outbox
+    events, else ``default``: the alias of the caller's transaction, never the relay's
+    ``PGOUTBOX['DATABASE']``. The alias is stored with the arguments, so a relay runs the call
+    in a transaction on the same alias.
+    """
     settings = get_settings()
-    alias = using or settings.database
-    encoded = encode_call(args, kwargs, settings.default_encoder)
+    alias = using or router.db_for_write(OutboxEvent) or DEFAULT_DB_ALIAS
+    encoded = encode_call(args, kwargs, settings.default_encoder, using=alias)
     params: dict[str, Any] = {"stream": stream, "function": path, "args": encoded}
     if (strategy or settings.publish_strategy) == "keep-order":
         with connections[alias].cursor() as cursor:
+            ordering.lock_stream(cursor, stream, connections[alias])
             cursor.execute(query("insert_ordered_call"), params)
         return
     params["lease"] = settings.publish_on_commit_lease
@@ -146,15 +162,31 @@ def run_after_commit(
 ) -> None:
     """The producer runs its own committed call: lock the row, run, delete it, commit.
 
-    Never raises: on any trouble of its own the row stays pending and the listener runs it
-    after the lease. The function's own writes commit with the row's removal, or roll back
-    alone (a savepoint) when it raises.
+    Never raises but a ``KeyboardInterrupt`` (Ctrl-C stops the process after the call's
+    failure is recorded): anything the function raises, ``SystemExit`` included, is the call's
+    failure, recorded, and the relay retries it; on any trouble of the hook's own the row
+    stays pending and the listener runs it after the lease. The function's own writes commit
+    with the row's removal, or roll back alone (a savepoint) when it raises.
     """
     if not _run_after_commit_enabled:
         return
     settings = get_settings()
+
+    def on_failure(error: str, final: bool) -> Failure:
+        dead = dies(1, max_attempts=settings.max_attempts, final=final)
+        return Failure(event_id, error, retry_delay(1, settings), dead=dead)
+
     try:
-        outcome = _run_claimed(func, event_id, args, kwargs, alias, settings)
+        result = run_call(
+            func,
+            args,
+            kwargs,
+            event_id=event_id,
+            alias=alias,
+            lock=("claim_call", {"id": event_id}),
+            on_failure=on_failure,
+            settings=settings,
+        )
     except Exception:
         logger.exception(
             "on-commit run of event %s failed; the relay will run it",
@@ -162,52 +194,17 @@ def run_after_commit(
             extra={"event_id": event_id},
         )
         return
-    if outcome is not None:
-        # After the atomic block: runs now, or after the commit of an enclosing one.
-        transaction.on_commit(
-            functools.partial(signals.send_event_signal, outcome, func, args), using=alias
-        )
-
-
-def _run_claimed(
-    func: Callable[..., Any],
-    event_id: int,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    alias: str,
-    settings: Settings,
-) -> Any:
-    """Run the call if this producer still owns its row; return the signal to send, or None."""
-    with transaction.atomic(using=alias):
-        with connections[alias].cursor() as cursor:
-            cursor.execute(query("claim_call"), {"id": event_id})
-            if cursor.fetchone() is None:
-                return None  # a relay holds it, ran it or tried it: it is the relay's now
-        try:
-            with transaction.atomic(using=alias):
-                func(*args, **kwargs)
-        except Exception as exc:
-            from pgoutbox.relay.calls import capture_exception
-
-            logger.warning(
-                "on-commit run of event %s (%s) raised; the relay retries it",
-                event_id,
-                registry.function_path(func),
-                exc_info=True,
-                extra={"event_id": event_id},
-            )
-            capture_exception(settings, exc)
-            final = isinstance(exc, settings.non_retryable_exceptions)
-            dead = dies(1, max_attempts=settings.max_attempts, final=final)
-            failure = Failure(
-                event_id, f"{type(exc).__name__}: {exc}", retry_delay(1, settings), dead=dead
-            )
-            with connections[alias].cursor() as cursor:
-                cursor.execute(query("record_failures"), failure_params([failure]))
-            if dead:
-                return signals.event_permanently_failed
-            return signals.event_failed_to_publish
-        done = "delete_events" if settings.delete_after_send else "mark_sent"
-        with connections[alias].cursor() as cursor:
-            cursor.execute(query(done), {"ids": [event_id]})
-        return signals.event_published
+    if not result.ran:
+        return  # a relay holds it, ran it or tried it: it is the relay's now
+    if result.failure is None:
+        outcome = signals.event_published
+    elif result.failure.dead:
+        outcome = signals.event_permanently_failed
+    else:
+        outcome = signals.event_failed_to_publish
+    # After the atomic block: runs now, or after the commit of an enclosing one.
+    transaction.on_commit(
+        functools.partial(signals.send_event_signal, outcome, func, args), using=alias
+    )
+    if isinstance(result.exception, KeyboardInterrupt):
+        raise result.exception

@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections, router
 
 from pgoutbox.conf import get_settings
 from pgoutbox.errors import InvalidEventError
+from pgoutbox.models import OutboxEvent
 from pgoutbox.producer.encoding import encode_body, normalize_headers
 from pgoutbox.sql import query
 from pgoutbox.validation import body_size_error, destination_error, headers_error, stream_error
@@ -22,7 +23,7 @@ def send(
     *,
     headers: Mapping[str, str] | None = None,
     stream: str = "",
-    using: str = "default",
+    using: str | None = None,
     message_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Record a message for ``destination``; it is published if and only if the transaction commits.
@@ -34,6 +35,9 @@ def send(
     size, in both cases before anything is written. Outside ``transaction.atomic()`` the row
     commits at once (Django's autocommit). ``message_id`` (default: a random one from the
     database) lets a caller put the id in its own headers before the row is written.
+
+    The row is written on ``using``, else the alias Django's router gives for writes of outbox
+    events, else ``default``: the alias of the caller's transaction.
     """
     encoded, content_type = encode_body(body)
     all_headers = {"content-type": content_type, **normalize_headers(headers)}
@@ -52,7 +56,8 @@ def send(
         "headers": json.dumps(all_headers),
         "message_id": None if message_id is None else str(message_id),
     }
-    with connections[using].cursor() as cursor:
+    alias = using or router.db_for_write(OutboxEvent) or DEFAULT_DB_ALIAS
+    with connections[alias].cursor() as cursor:
         cursor.execute(query("insert_message"), params)
         row = cursor.fetchone()
     inserted: uuid.UUID = row[0]

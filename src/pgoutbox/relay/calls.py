@@ -1,140 +1,245 @@
-"""Run ``kind = 'call'`` rows in the relay: registered functions only, at least once.
+"""The calls lane: run ``kind = 'call'`` rows, registered functions only, at least once.
 
-A row is done when its function returns; an exception counts an attempt (backoff, dead after
-``MAX_ATTEMPTS``, at once for ``NON_RETRYABLE_EXCEPTIONS``); an unregistered function is dead
-at once. Keep-order rows run stream by stream in id order, and a failing head stops its
-stream as :mod:`pgoutbox.relay.ordering` decides. The signals are returned, to be sent once
-the batch is committed.
+It runs in a thread of its own beside the message lane, so a slow or hung function never
+delays a message and never waits for the broker. Each call is leased in a committed
+statement (one attempt counted; other relays keep off it until the lease runs out), then run
+by :func:`pgoutbox.call_runner.run_call` in a transaction of its own on the Django alias that
+recorded it, with Django's connections recycled around it (a database restart costs one
+attempt, not the process). A failure gets a backoff and dies after ``MAX_ATTEMPTS`` (at once
+for ``NON_RETRYABLE_EXCEPTIONS`` and unregistered functions). A crash re-runs the call after
+its lease.
+
+Keep-order streams are leased stream by stream from their head, in id order; a failing head
+stops its stream as :mod:`pgoutbox.relay.ordering` decides, and the rest of its lease is
+handed back. jaiminho's ``*_by_events_relay`` signals are sent once each outcome is committed.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+from django.db import close_old_connections, connections
+
 from pgoutbox import signals
+from pgoutbox.call_runner import CallResult, describe_lost, run_call
 from pgoutbox.conf import Settings
-from pgoutbox.policy import Failure, dies, retry_delay
+from pgoutbox.errors import DatabaseError
+from pgoutbox.policy import Failure, dies, reconnect_delay, retry_delay
 from pgoutbox.relay.dispatch import to_call
 from pgoutbox.relay.ordering import head_failure
-from pgoutbox.relay.store import EventRow
+from pgoutbox.relay.store import CallStore, EventRow
 
 logger = logging.getLogger(__name__)
 
+ConnectFn = Callable[[bool], psycopg.Connection[Any]]
 
-@dataclass
-class CallsOutcome:
-    done: list[int] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    # Signals to send after the commit that makes them true.
-    notices: list[Callable[[], None]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    error: str | None  # None: the function returned
-    final: bool = False
-    function: Callable[..., Any] | None = None
-    args: tuple[Any, ...] = ()
+# A keep-order stream another relay was leasing when we looked: look again this soon (a lease
+# takes milliseconds), so a row committed behind that lease is not left for the poll; give up
+# after a few tries, the poll covers the rest.
+_BUSY_STREAM_RETRY_SECONDS = 0.01
+_BUSY_STREAM_RETRIES = 20
 
 
-def run_calls(rows: Sequence[EventRow], settings: Settings) -> CallsOutcome:
-    """Run unordered call rows, each on its own: one failing never holds back another."""
-    outcome = CallsOutcome()
-    for row in rows:
-        attempt = _attempt(row, settings)
-        if attempt.error is None:
-            outcome.done.append(row.id)
-            _notice(outcome, signals.event_published_by_events_relay, attempt)
-            continue
-        dead = dies(row.attempts + 1, max_attempts=settings.max_attempts, final=attempt.final)
-        outcome.failures.append(Failure(row.id, attempt.error, _delay(row, settings), dead=dead))
-        _notice_failure(outcome, attempt, dead)
-    return outcome
+class CallLane:
+    """Leases and runs calls of one database until stopped; owns its own connection."""
 
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        connect: ConnectFn,
+        alias: str,
+        streams: Sequence[str] = (),
+        batch_size: int,
+        poll_interval: float,
+    ) -> None:
+        self.settings = settings
+        self.connect = connect
+        self.alias = alias
+        self.streams = list(streams)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.store: CallStore | None = None
+        self.wake = threading.Event()
+        # Failures whose recording failed with the connection: written on the next one, so a
+        # lost call comes back after its backoff, not after its whole lease.
+        self._unrecorded: list[Failure] = []
 
-def run_ordered(rows: Sequence[EventRow], settings: Settings) -> CallsOutcome:
-    """Run keep-order rows (grouped by stream, each in id order); a blocking failure stops the
-    rest of its stream, which stays pending and untouched."""
-    outcome = CallsOutcome()
-    blocked: set[str] = set()
-    for row in rows:
-        if row.stream in blocked:
-            continue
-        attempt = _attempt(row, settings)
-        if attempt.error is None:
-            outcome.done.append(row.id)
-            _notice(outcome, signals.event_published_by_events_relay, attempt)
-            continue
-        failure, goes_on = head_failure(
-            row.id,
-            attempt.error,
-            attempts=row.attempts + 1,
-            delay=_delay(row, settings),
-            final=attempt.final,
-            policy=settings.keep_order_poison_policy,
-            max_attempts=settings.max_attempts,
-        )
-        outcome.failures.append(failure)
-        _notice_failure(outcome, attempt, dies=goes_on)
-        if not goes_on:
-            blocked.add(row.stream)
-            logger.warning(
-                "keep-order stream %r is blocked by event %s: %s",
-                row.stream,
-                row.id,
-                attempt.error,
-                extra={"event_id": row.id, "stream": row.stream},
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Run calls until ``stop``: on every wake-up (a notification the message lane saw) or
+        every poll interval. A database outage is waited out with a growing delay."""
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    self.drain(stop)
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    delay = reconnect_delay(failures, self.settings)
+                    logger.warning("calls lane: retrying in %.1fs: %s", delay, exc)
+                    self.close()
+                    stop.wait(delay)
+                    continue
+                self.wake.wait(self.poll_interval)
+                self.wake.clear()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        store, self.store = self.store, None
+        if store is not None:
+            store.conn.close()
+        close_old_connections()
+
+    # -- draining --------------------------------------------------------------------------
+
+    def drain(self, stop: threading.Event | None = None) -> int:
+        """Run due calls until none is left; return how many succeeded."""
+        if self.store is None:
+            self.store = CallStore(self.connect(True))
+        if self._unrecorded:
+            self.store.record_failures(self._unrecorded)
+            self._unrecorded = []
+        succeeded, busy_retries = 0, 0
+        while stop is None or not stop.is_set():
+            rows = self.store.lease_calls(self.streams, self.batch_size, self.settings.call_lease)
+            for row in rows:
+                result = self._run(row, self._plain_failure(row))
+                succeeded += result.succeeded
+            ran_ordered, busy = self._drain_ordered(stop)
+            succeeded += ran_ordered
+            if len(rows) == self.batch_size or ran_ordered:
+                continue
+            if not busy or busy_retries >= _BUSY_STREAM_RETRIES:
+                break
+            busy_retries += 1
+            time.sleep(_BUSY_STREAM_RETRY_SECONDS)
+        return succeeded
+
+    def _drain_ordered(self, stop: threading.Event | None) -> tuple[int, bool]:
+        """One pass over the keep-order streams whose head is due; returns the calls that
+        succeeded and whether a stream was being leased by another relay."""
+        assert self.store is not None
+        succeeded, busy = 0, False
+        for stream in self.store.ordered_streams(self.streams):
+            if stop is not None and stop.is_set():
+                break
+            rows = self.store.lease_ordered(stream, self.batch_size, self.settings.call_lease)
+            if rows is None:
+                busy = True
+                continue
+            for index, row in enumerate(rows):
+                failure_rule, goes_on = self._head_failure(row)
+                result = self._run(row, failure_rule)
+                succeeded += result.succeeded
+                if not result.ran or (result.failure is not None and not goes_on()):
+                    self.store.release(rows[index + 1 :])
+                    break
+        return succeeded, busy
+
+    # -- one call --------------------------------------------------------------------------
+
+    def _run(self, row: EventRow, on_failure: Callable[[str, bool], Failure]) -> CallResult:
+        assert self.store is not None
+        call = to_call(row)
+        if isinstance(call, str):
+            logger.error("dead-lettering call event %s: %s", row.id, call)
+            failure = on_failure(call, True)
+            self.store.record_failures([failure])
+            self._signal(None, (), failure)
+            return CallResult(ran=True, failure=failure)
+        alias = self._alias_of(row)
+        close_old_connections()
+        try:
+            result = run_call(
+                call.function,
+                call.args,
+                call.kwargs,
+                event_id=row.id,
+                alias=alias,
+                lock=("lock_leased_call", {"id": row.id, "lease": row.lease}),
+                on_failure=on_failure,
+                settings=self.settings,
             )
-    return outcome
+        except Exception as exc:
+            # The call's own transaction was lost (its session died): nothing of it committed.
+            # Its attempt was counted by the lease; record why, on this lane's connection.
+            logger.warning("call event %s: its transaction was lost: %s", row.id, exc)
+            failure = on_failure(f"transaction lost: {describe_lost(exc)}", False)
+            result = CallResult(ran=True, failure=failure, exception=exc)
+            self._record_lost(failure)
+        finally:
+            close_old_connections()
+        if result.ran:
+            self._signal(call.function, call.args, result.failure)
+        return result
 
+    def _record_lost(self, failure: Failure) -> None:
+        assert self.store is not None
+        try:
+            self.store.record_failures([failure])
+        except DatabaseError:
+            logger.warning(
+                "could not record the failure of event %s; its lease will run out", failure.event_id
+            )
+            raise
 
-def _attempt(row: EventRow, settings: Settings) -> _Attempt:
-    call = to_call(row)
-    if isinstance(call, str):
-        logger.error("dead-lettering call event %s: %s", row.id, call)
-        return _Attempt(call, final=True)
-    try:
-        call.function(*call.args, **call.kwargs)
-    except Exception as exc:
-        logger.warning(
-            "call event %s (%s) raised",
-            row.id,
-            row.function,
-            exc_info=True,
-            extra={"event_id": row.id},
-        )
-        capture_exception(settings, exc)
-        final = isinstance(exc, settings.non_retryable_exceptions)
-        return _Attempt(f"{type(exc).__name__}: {exc}", final, call.function, call.args)
-    return _Attempt(None, function=call.function, args=call.args)
+    def _alias_of(self, row: EventRow) -> str:
+        """The Django alias that recorded the call (stored with its arguments), when this
+        process knows it; else the alias this relay serves."""
+        using = row.args.get("using") if isinstance(row.args, dict) else None
+        return using if isinstance(using, str) and using in connections else self.alias
 
+    def _plain_failure(self, row: EventRow) -> Callable[[str, bool], Failure]:
+        def rule(error: str, final: bool) -> Failure:
+            dead = dies(row.attempts, max_attempts=self.settings.max_attempts, final=final)
+            return Failure(row.id, error, retry_delay(row.attempts, self.settings), dead, False)
 
-def capture_exception(settings: Settings, exc: Exception) -> None:
-    """Give ``exc`` to ``CAPTURE_EXCEPTION`` (e.g. Sentry's), which must never stop the caller."""
-    if settings.capture_exception is None:
-        return
-    try:
-        settings.capture_exception(exc)
-    except Exception:
-        logger.exception("CAPTURE_EXCEPTION raised")
+        return rule
 
+    def _head_failure(
+        self, row: EventRow
+    ) -> tuple[Callable[[str, bool], Failure], Callable[[], bool]]:
+        """The failure rule of a keep-order row, and whether its stream went on after it."""
+        went_on = [True]
 
-def _delay(row: EventRow, settings: Settings) -> float:
-    return retry_delay(row.attempts + 1, settings)
+        def rule(error: str, final: bool) -> Failure:
+            failure, went_on[0] = head_failure(
+                row.id,
+                error,
+                attempts=row.attempts,
+                delay=retry_delay(row.attempts, self.settings),
+                final=final,
+                policy=self.settings.keep_order_poison_policy,
+                max_attempts=self.settings.max_attempts,
+                bump=False,
+            )
+            if not went_on[0]:
+                logger.warning(
+                    "keep-order stream %r is blocked by event %s: %s",
+                    row.stream,
+                    row.id,
+                    error,
+                    extra={"event_id": row.id, "stream": row.stream},
+                )
+            return failure
 
+        return rule, lambda: went_on[0]
 
-def _notice(outcome: CallsOutcome, signal: Any, attempt: _Attempt) -> None:
-    outcome.notices.append(
-        functools.partial(signals.send_event_signal, signal, attempt.function, attempt.args)
-    )
-
-
-def _notice_failure(outcome: CallsOutcome, attempt: _Attempt, dies: bool) -> None:
-    if dies:
-        _notice(outcome, signals.event_permanently_failed_by_events_relay, attempt)
-    else:
-        _notice(outcome, signals.event_failed_to_publish_by_events_relay, attempt)
+    @staticmethod
+    def _signal(function: Any, args: Any, failure: Failure | None) -> None:
+        if failure is None:
+            signal = signals.event_published_by_events_relay
+        elif failure.dead:
+            signal = signals.event_permanently_failed_by_events_relay
+        else:
+            signal = signals.event_failed_to_publish_by_events_relay
+        signals.send_event_signal(signal, function, args)

@@ -1,9 +1,12 @@
 """The relay loop: wait for a notification or the poll interval, drain, repeat.
 
-Draining claims a batch (``FOR UPDATE SKIP LOCKED``), publishes it with broker confirmations,
-deletes what was confirmed, records what was not, commits, and goes on while batches come back
-full. Every (re)connect LISTENs first and drains second, so no commit falls between the two.
-``events_relay`` runs the same engine without LISTEN.
+Two lanes, one engine. The message lane (relay/messages.py) runs here: it claims a batch
+(``FOR UPDATE SKIP LOCKED``), publishes it with broker confirmations, deletes what was
+confirmed, records what was not, commits, and goes on while batches come back full. The calls
+lane (relay/calls.py) runs registered functions in a thread of its own, woken by the same
+notifications, so user code never shares a transaction with messages and a hung call never
+delays them. Every (re)connect LISTENs first and drains second, so no commit falls between
+the two. ``events_relay`` runs the same engine without LISTEN.
 """
 
 from __future__ import annotations
@@ -12,32 +15,34 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from pgoutbox.conf import Settings
-from pgoutbox.errors import DatabaseError, TransportUnavailable
-from pgoutbox.policy import Failure, dies, reconnect_delay, retry_delay
+from pgoutbox.errors import DatabaseError
+from pgoutbox.policy import reconnect_delay
 from pgoutbox.relay.adaptive import BusyLock, adaptive_mode
-from pgoutbox.relay.calls import run_calls, run_ordered
-from pgoutbox.relay.dispatch import to_message
+from pgoutbox.relay.calls import CallLane
 from pgoutbox.relay.listener import NotificationListener, channels_for
-from pgoutbox.relay.store import EventRow, EventStore
-from pgoutbox.transports.base import Message, PublishOutcome, Transport
+from pgoutbox.relay.messages import BatchReport, MessageLane
+from pgoutbox.relay.store import MessageStore
+from pgoutbox.transports.base import Transport
 
 logger = logging.getLogger(__name__)
 
 ConnectFn = Callable[[bool], psycopg.Connection[Any]]  # autocommit -> new connection
 
+# How long a stopping relay waits for a call that is still running (the call's lease hands it
+# to another relay if the process exits first).
+_CALLS_STOP_SECONDS = 10.0
 
-@dataclass(frozen=True)
-class BatchReport:
-    claimed: int
-    delivered: int
-    failed: int
-    transport_failed: bool
+# The longest a busy listener in adaptive mode waits between empty claims while a producer that
+# skipped NOTIFY is still open: at most ~20 claims a second, and that producer's rows are seen
+# within this long of its commit.
+_ADAPTIVE_WAIT_CAP = 0.05
+
+__all__ = ["BatchReport", "Relay"]
 
 
 class Relay:
@@ -57,6 +62,7 @@ class Relay:
         batch_size: int | None = None,
         poll_interval: float | None = None,
         listen: bool = True,
+        alias: str | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -65,13 +71,26 @@ class Relay:
         self.batch_size = batch_size or settings.batch_size
         self.poll_interval = poll_interval or settings.poll_interval
         self.listen = listen
-        self.store: EventStore | None = None
+        self.alias = alias or settings.database
         self.listener: NotificationListener | None = None
-        self._transport_failures = 0
-        self.broker_error: str | None = None  # the last broker failure, until a publish succeeds
-        self._transport_retry_at = 0.0
+        self.messages = MessageLane(
+            settings=settings, transport=transport, streams=self.streams, batch_size=self.batch_size
+        )
+        self.calls = CallLane(
+            settings=settings,
+            connect=connect,
+            alias=self.alias,
+            streams=self.streams,
+            batch_size=self.batch_size,
+            poll_interval=self.poll_interval,
+        )
         self._next_heartbeat = 0.0
         self.busy_lock: BusyLock | None = None
+
+    @property
+    def broker_error(self) -> str | None:
+        """The last broker failure, until a publish succeeds."""
+        return self.messages.broker_error
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -80,17 +99,27 @@ class Relay:
 
         The batch in flight when ``stop`` is set is finished before returning.
         """
+        calls = threading.Thread(
+            target=self.calls.run, args=(stop,), name="pgoutbox-calls", daemon=True
+        )
+        calls.start()
         reconnects = 0
+        lost: str | None = None
         try:
             while not stop.is_set():
                 try:
                     self.open()
-                    reconnects = 0
+                    if lost is not None:
+                        self.messages.settle_lost_batch(lost)
+                        lost = None
                     self.drain(stop)
-                    while not stop.is_set():
+                    reconnects = 0  # only once a drain worked: a failure right after
+                    while not stop.is_set():  # connecting must back off, not loop
                         self.tick(stop)
+                        reconnects = 0
                 except Exception as exc:
                     reconnects += 1
+                    lost = f"{type(exc).__name__}: {exc}"
                     delay = reconnect_delay(reconnects, self.settings)
                     if isinstance(exc, DatabaseError):
                         logger.warning(
@@ -102,6 +131,10 @@ class Relay:
                     stop.wait(delay)
         finally:
             self.close()
+            self.calls.wake.set()  # stop is set: the lane ends after its current call
+            calls.join(_CALLS_STOP_SECONDS)
+            if calls.is_alive():
+                logger.warning("a call is still running; its lease hands it to another relay")
 
     def open(self) -> None:
         """Connect to the database: LISTEN (when listening) before anything is claimed."""
@@ -113,7 +146,7 @@ class Relay:
             if not self.streams and adaptive_mode(self.listener.conn):
                 self.busy_lock = BusyLock(self.listener.conn)
             self._next_heartbeat = time.monotonic() + self.settings.heartbeat_interval
-        self.store = EventStore(self.connect(False))
+        self.messages.store = MessageStore(self.connect(False))
         logger.info(
             "relay connected",
             extra={
@@ -124,10 +157,10 @@ class Relay:
         )
 
     def close_database(self) -> None:
-        for owner in (self.listener, self.store):
+        for owner in (self.listener, self.messages.store):
             if owner is not None:
                 owner.conn.close()
-        self.listener = self.store = None
+        self.listener = self.messages.store = None
         self.busy_lock = None  # a session lock: it went with the connection
 
     def close(self) -> None:
@@ -139,11 +172,12 @@ class Relay:
     def tick(self, stop: threading.Event) -> int:
         """Wait for a notification (or the poll interval), then drain; return events delivered."""
         timeout = self.poll_interval
-        until_retry = self._transport_retry_at - time.monotonic()
+        until_retry = self.messages.retry_at - time.monotonic()
         if 0 < until_retry < timeout:
             timeout = until_retry
         if self.listener is not None:
-            self.listener.wait(timeout, stop)
+            if self.listener.wait(timeout, stop):
+                self.calls.wake.set()
             self._heartbeat_if_due()
         else:
             stop.wait(timeout)
@@ -158,135 +192,66 @@ class Relay:
         busy lock (producers skip NOTIFY) and keep draining; give it up after an empty claim,
         once no producer that skipped is in flight, then drain once more (the protocol is in
         migrations_sql/0002_adaptive_notify.sql). One event per wake-up: NOTIFY costs producers
-        little at that pace, so the listener stays idle.
+        little at that pace, so the listener stays idle. While a producer that skipped NOTIFY
+        keeps its transaction open, the listener looks again after ``ADAPTIVE_POLL_INTERVAL``,
+        doubling up to ``_ADAPTIVE_WAIT_CAP`` while it finds nothing: bounded claims per
+        second, never a spin.
         """
         assert self.listener is not None
-        if time.monotonic() < self._transport_retry_at:
+        if time.monotonic() < self.messages.retry_at:
             return 0
-        first = self.relay_batch()
+        first = self.messages.relay_batch()
         delivered = first.delivered
         if first.transport_failed:
             return delivered
         if first.claimed < 2 or not lock.acquire():
-            return delivered + (self.drain(stop) if first.claimed == self.batch_size else 0)
+            return delivered + (self.drain(stop) if first.more else 0)
+        empty_rounds = 0
         while not stop.is_set():
             found = self.drain(stop)
             delivered += found
             if found:
+                empty_rounds = 0
                 continue
-            until_retry = self._transport_retry_at - time.monotonic()
+            until_retry = self.messages.retry_at - time.monotonic()
             if until_retry <= 0 and lock.release_if_idle():
                 return delivered + self.drain(stop)
-            self.listener.wait(max(until_retry, self.settings.adaptive_poll_interval), stop)
+            # Producers skip NOTIFY while the lock is held: calls committed meanwhile too.
+            self.calls.wake.set()
+            pause = min(
+                self.settings.adaptive_poll_interval * 2**empty_rounds,
+                max(_ADAPTIVE_WAIT_CAP, self.settings.adaptive_poll_interval),
+            )
+            empty_rounds = min(empty_rounds + 1, 16)
+            self.listener.wait(max(until_retry, pause), stop)
             self._heartbeat_if_due()
         return delivered
 
     def drain(self, stop: threading.Event | None = None) -> int:
-        """Relay batches until one comes back short; return how many events were delivered."""
+        """Relay message batches until one comes back short; return how many were delivered."""
         delivered = 0
         while stop is None or not stop.is_set():
-            if time.monotonic() < self._transport_retry_at:
+            if time.monotonic() < self.messages.retry_at:
                 break
-            report = self.relay_batch()
+            report = self.messages.relay_batch()
             delivered += report.delivered
-            if report.claimed < self.batch_size or report.transport_failed:
+            if not report.more or report.transport_failed:
                 break
         return delivered
 
     def relay_batch(self) -> BatchReport:
-        """Claim, publish (or run registered functions), delete or reschedule, commit: one batch.
+        """One message batch (see :class:`MessageLane`)."""
+        return self.messages.relay_batch()
 
-        Keep-order rows are claimed stream by stream under the stream's advisory lock and run
-        in id order (relay/calls.py); the signals of function events are sent after the commit.
-        """
-        if self.store is None:
-            raise DatabaseError("relay is not connected; call open() first")
-        store = self.store
-        rows = store.claim_batch(self.streams, self.batch_size)
-        ordered = store.claim_ordered(self.streams, self.batch_size)
-        if not rows and not ordered:
-            store.abandon_batch()
-            return BatchReport(0, 0, 0, transport_failed=False)
-        messages: list[Message] = []
-        failures: list[Failure] = []
-        calls: list[EventRow] = []
-        for row in rows:
-            if row.kind == "call":
-                calls.append(row)
-                continue
-            message = to_message(row, max_body_bytes=self.settings.max_body_bytes)
-            if isinstance(message, str):
-                logger.error("dead-lettering invalid event %s: %s", row.id, message)
-                failures.append(Failure(row.id, message, delay=0.0, dead=True))
-            else:
-                messages.append(message)
-        outcome = self._publish(messages)
-        attempts = {row.id: row.attempts for row in rows}
-        for event_id, reason in outcome.rejected.items():
-            tried = attempts[event_id] + 1
-            dead = dies(tried, max_attempts=self.settings.max_attempts)
-            delay = retry_delay(tried, self.settings)
-            failures.append(Failure(event_id, f"broker rejected: {reason}", delay, dead=dead))
-        if outcome.unconfirmed:
-            delay = self._note_transport_failure(outcome.failure or "not confirmed")
-            failures.extend(
-                Failure(event_id, outcome.failure or "not confirmed", delay)
-                for event_id in outcome.unconfirmed
-            )
-        elif messages:
-            self._transport_failures = 0
-            self.broker_error = None
-            self._transport_retry_at = 0.0
-        ran = run_calls(calls, self.settings)
-        ran_ordered = run_ordered(ordered, self.settings)
-        done = [*outcome.confirmed, *ran.done, *ran_ordered.done]
-        failures.extend([*ran.failures, *ran_ordered.failures])
-        store.finish_batch(
-            done,
-            failures,
-            keep_sent=not self.settings.delete_after_send,
-        )
-        for notice in [*ran.notices, *ran_ordered.notices]:
-            notice()
-        if failures:
-            logger.warning(
-                "batch of %d: %d delivered, %d failed",
-                len(rows) + len(ordered),
-                len(done),
-                len(failures),
-            )
-        return BatchReport(
-            claimed=len(rows) + len(ordered),
-            delivered=len(done),
-            failed=len(failures),
-            transport_failed=bool(outcome.unconfirmed),
-        )
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def _publish(self, messages: Sequence[Message]) -> PublishOutcome:
-        if not messages:
-            return PublishOutcome(frozenset(), {}, frozenset())
+    def drain_once(self) -> int:
+        """Connect, relay every due message and run every due call, disconnect (cron); return
+        how many were delivered or ran."""
         try:
-            return self.transport.publish_batch(messages)
-        except TransportUnavailable as exc:
-            failure = str(exc)
-        except Exception as exc:
-            # A transport that breaks its contract must not take the relay down: nothing was
-            # confirmed, so the batch is kept and retried like after an outage.
-            logger.exception("transport failed unexpectedly")
-            failure = f"transport error: {exc!r}"
-        self.transport.close()
-        return PublishOutcome(frozenset(), {}, frozenset(m.event_id for m in messages), failure)
-
-    def _note_transport_failure(self, reason: str) -> float:
-        """Back off from the broker; return the delay also given to the unconfirmed rows."""
-        self._transport_failures += 1
-        self.broker_error = reason
-        delay = reconnect_delay(self._transport_failures, self.settings)
-        self._transport_retry_at = time.monotonic() + delay
-        logger.warning("broker unavailable, retrying in %.1fs: %s", delay, reason)
-        return delay
+            self.open()
+            return self.drain() + self.calls.drain()
+        finally:
+            self.calls.close()
+            self.close()
 
     def _heartbeat_if_due(self) -> None:
         if self.listener is None or time.monotonic() < self._next_heartbeat:

@@ -1,13 +1,18 @@
-"""The relay's reads and writes of ``pgoutbox_event``, one transaction per batch.
+"""The relay's reads and writes of ``pgoutbox_event``: one store per lane, one connection each.
 
-A batch is claimed with ``FOR UPDATE SKIP LOCKED`` and stays locked while it is published;
-:meth:`EventStore.finish_batch` deletes what the broker confirmed, records failures and
-commits. If the process dies in between, the locks go with its connection and the rows are
-claimed again: at-least-once, never lost.
+:class:`MessageStore` (the message lane) claims a batch with ``FOR UPDATE SKIP LOCKED``, keeps
+it locked while the broker confirms it, then deletes what was confirmed, records failures and
+commits: one short transaction bounded by the broker wait, with no user code in it. If the
+process dies in between, the locks go with its connection and the rows are claimed again.
+
+:class:`CallStore` (the calls lane) leases calls in committed statements: the lease (an
+``available_at`` in the future, one attempt counted) keeps other relays off a call while it
+runs in a transaction of its own, and hands it back when this relay dies.
 """
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,7 +28,11 @@ from pgoutbox.sql import query
 
 @dataclass(frozen=True)
 class EventRow:
-    """A claimed row of ``pgoutbox_event``, as stored (not yet validated)."""
+    """A claimed row of ``pgoutbox_event``, as stored (not yet validated).
+
+    ``attempts`` is the count stored at the claim: for a leased call it includes the attempt
+    the lease counted. ``lease`` (calls) is the ``available_at`` the lease set: its token.
+    """
 
     id: int
     stream: str
@@ -34,64 +43,132 @@ class EventRow:
     message_id: uuid.UUID
     attempts: int
     function: str | None = None  # kind 'call': the registered function's import path
-    args: Any = None  # kind 'call': {"args": [...], "kwargs": {...}}
+    args: Any = None  # kind 'call': {"args": [...], "kwargs": {...}, "using": alias}
+    lease: datetime.datetime | None = None
 
 
-class EventStore:
-    """Claims, deletes and reschedules events on one non-autocommit connection."""
+@dataclass(frozen=True)
+class Claim:
+    """A message batch: the rows to publish and how many were locked (``claimed`` >
+    ``len(rows)`` when the byte bound cut the batch short: more are waiting)."""
+
+    rows: list[EventRow]
+    claimed: int
+
+
+_ROW_FIELDS = (
+    "id",
+    "stream",
+    "kind",
+    "destination",
+    "body",
+    "headers",
+    "message_id",
+    "attempts",
+    "function",
+    "args",
+)
+
+
+class MessageStore:
+    """Claims, deletes and reschedules messages on one non-autocommit connection."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
 
-    def claim_batch(self, streams: Sequence[str], limit: int) -> list[EventRow]:
-        """Lock and return up to ``limit`` due pending events, oldest first."""
-        with translate_errors(), self.conn.cursor(row_factory=class_row(EventRow)) as cur:
-            cur.execute(query("claim_batch"), {"streams": list(streams), "limit": limit})
-            return cur.fetchall()
+    def claim_batch(self, streams: Sequence[str], limit: int, max_bytes: int) -> Claim:
+        """Lock and return up to ``limit`` due pending messages (about ``max_bytes`` of body,
+        at least one), oldest first. The transaction stays open until :meth:`finish_batch`."""
+        with translate_errors(), self.conn.cursor() as cur:
+            cur.execute(
+                query("claim_batch"),
+                {"streams": list(streams), "limit": limit, "max_bytes": max_bytes},
+            )
+            fetched = cur.fetchall()
+        rows = [EventRow(**dict(zip(_ROW_FIELDS, row, strict=False))) for row in fetched]
+        return Claim(rows, claimed=int(fetched[0][-1]) if fetched else 0)
 
-    def claim_ordered(self, streams: Sequence[str], limit: int) -> list[EventRow]:
-        """Lock every keep-order stream no other relay holds; return their runnable rows.
+    def finish_batch(self, delivered: Iterable[int], failures: Sequence[Failure]) -> None:
+        """Delete delivered messages, record failures, and commit the batch's transaction.
 
-        Rows come stream by stream, each stream's in id order from its head. The streams'
-        advisory locks are held until :meth:`finish_batch` commits.
+        Also how a batch whose transaction was lost is settled after a reconnect: what the
+        broker confirmed is deleted, the rest counted; rows another relay holds are left to it.
         """
-        rows: list[EventRow] = []
         with translate_errors():
-            with self.conn.cursor() as cur:
-                cur.execute(query("ordered_streams"), {"streams": list(streams)})
-                names = [name for (name,) in cur.fetchall()]
-            for name in names:
-                with self.conn.cursor() as cur:
-                    cur.execute(query("lock_ordered_stream"), {"stream": name})
-                    locked = cur.fetchone()
-                if not locked or not locked[0]:
-                    continue
-                # A new statement, so a new snapshot: it sees what the previous holder committed.
-                with self.conn.cursor(row_factory=class_row(EventRow)) as cur:
-                    cur.execute(query("claim_ordered"), {"stream": name, "limit": limit})
-                    rows.extend(cur.fetchall())
-        return rows
-
-    def finish_batch(
-        self,
-        delivered: Iterable[int],
-        failures: Sequence[Failure],
-        *,
-        keep_sent: bool = False,
-    ) -> None:
-        """Delete delivered events (mark them sent when ``keep_sent``), record failures, and
-        commit the batch's transaction."""
-        delivered_ids = list(delivered)
-        with translate_errors():
-            with self.conn.cursor() as cur:
-                if delivered_ids:
-                    done = query("mark_sent" if keep_sent else "delete_events")
-                    cur.execute(done, {"ids": delivered_ids})
-                if failures:
-                    cur.execute(query("record_failures"), failure_params(list(failures)))
+            self._write(list(delivered), failures)
             self.conn.commit()
 
     def abandon_batch(self) -> None:
         """Roll back: every claimed row is pending again, untouched."""
         with translate_errors():
             self.conn.rollback()
+
+    def _write(self, delivered: list[int], failures: Sequence[Failure]) -> None:
+        with self.conn.cursor() as cur:
+            if delivered:
+                cur.execute(query("delete_events"), {"ids": delivered})
+            if failures:
+                cur.execute(query("record_failures"), failure_params(failures))
+
+
+class CallStore:
+    """Leases calls on one autocommit connection; every statement commits at once."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        if not conn.autocommit:
+            raise ValueError("the calls lane's connection must be in autocommit mode")
+        self.conn = conn
+
+    def lease_calls(self, streams: Sequence[str], limit: int, lease: float) -> list[EventRow]:
+        """Lease up to ``limit`` due calls (not keep-order), oldest first."""
+        with translate_errors(), self.conn.cursor(row_factory=class_row(EventRow)) as cur:
+            cur.execute(
+                query("lease_calls"), {"streams": list(streams), "limit": limit, "lease": lease}
+            )
+            return sorted(cur.fetchall(), key=lambda row: row.id)
+
+    def ordered_streams(self, streams: Sequence[str]) -> list[str]:
+        """Keep-order streams whose head is due."""
+        with translate_errors(), self.conn.cursor() as cur:
+            cur.execute(query("ordered_streams"), {"streams": list(streams)})
+            return [name for (name,) in cur.fetchall()]
+
+    def lease_ordered(self, stream: str, limit: int, lease: float) -> list[EventRow] | None:
+        """Lease a keep-order stream's runnable rows: from its head, in id order, up to the
+        first one not due. None when another relay is leasing it right now (come back soon);
+        an empty list when its head is held, leased or not due."""
+        with translate_errors(), self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute(query("lock_ordered_stream"), {"stream": stream})
+            locked = cur.fetchone()
+            if not locked or not locked[0]:
+                return None
+            cur.execute(query("claim_ordered"), {"stream": stream, "limit": limit})
+            rows: list[EventRow] = []
+            for *fields, due, is_head in cur.fetchall():
+                if not due or (not rows and not is_head):
+                    break
+                rows.append(EventRow(**dict(zip(_ROW_FIELDS, fields, strict=True))))
+            if not rows:
+                return []
+            cur.execute(query("lease_ids"), {"ids": [r.id for r in rows], "lease": lease})
+            leases = dict(cur.fetchall())
+        return [
+            EventRow(**{**row.__dict__, "attempts": row.attempts + 1, "lease": leases[row.id]})
+            for row in rows
+        ]
+
+    def release(self, rows: Sequence[EventRow]) -> None:
+        """Hand back leased rows that were not run: due again, their attempt given back."""
+        if not rows:
+            return
+        with translate_errors():
+            self.conn.execute(
+                query("release_leases"),
+                {"ids": [r.id for r in rows], "leases": [r.lease for r in rows]},
+            )
+
+    def record_failures(self, failures: Sequence[Failure]) -> None:
+        """Record failures of calls whose own transaction was lost (their session died)."""
+        if failures:
+            with translate_errors():
+                self.conn.execute(query("record_failures"), failure_params(failures))

@@ -1,34 +1,49 @@
 -- Queries of the producer and the relay engine. Each block starts with "-- name: <name>".
 
 -- name: claim_batch
--- Pending, due rows in id order; rows another relay holds are skipped, never waited for.
--- Keep-order rows are left to claim_ordered.
-SELECT id, stream, kind, destination, body_bytes AS body, headers, message_id, attempts,
-       function, args
-FROM pgoutbox_event
-WHERE status = 'pending'
-  AND available_at <= now()
-  AND NOT ordered
-  AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
-ORDER BY id
-LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED
+-- The message lane: pending, due messages in id order, up to %(limit)s rows and about
+-- %(max_bytes)s bytes of body (at least one row); rows another relay holds are skipped, never
+-- waited for. Keep-order rows are left to the ordered claim, calls to the calls lane.
+-- "claimed" counts every row locked, so the caller knows whether more are waiting.
+WITH claimed AS (
+    SELECT id, coalesce(octet_length(body_bytes), 0) AS size
+    FROM pgoutbox_event
+    WHERE status = 'pending'
+      AND kind <> 'call'  -- a kind this relay does not know is claimed here and dead-lettered
+      AND available_at <= now()
+      AND NOT ordered
+      AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), within AS (
+    SELECT id FROM (SELECT id, sum(size) OVER (ORDER BY id) - size AS before FROM claimed) s
+    WHERE before < %(max_bytes)s
+)
+SELECT e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers, e.message_id,
+       e.attempts, e.function, e.args, (SELECT count(*) FROM claimed) AS claimed
+FROM pgoutbox_event e JOIN within USING (id)
+ORDER BY e.id
 
 -- name: delete_events
 DELETE FROM pgoutbox_event WHERE id = ANY(%(ids)s::bigint[])
 
 -- name: record_failures
 -- One attempt more per row (unless its claim counted it), its error, its next due time, and
--- whether it is dead: pgoutbox.policy.dies decided that; this only stores the answer.
+-- whether it is dead: pgoutbox.policy.dies decided that; this only stores the answer. Rows
+-- another session holds are left alone (after a reconnect, another relay may have them).
 UPDATE pgoutbox_event AS e
 SET attempts = e.attempts + f.bump::int,
     last_error = f.error,
-    available_at = now() + make_interval(secs => f.delay),
+    available_at = clock_timestamp() + make_interval(secs => f.delay),
     status = CASE WHEN f.dead THEN 'dead' ELSE 'pending' END
 FROM unnest(%(ids)s::bigint[], %(errors)s::text[], %(delays)s::float8[],
             %(deads)s::boolean[], %(bumps)s::boolean[])
      AS f(id, error, delay, dead, bump)
 WHERE e.id = f.id
+  AND e.status = 'pending'
+  AND e.id IN (SELECT id FROM pgoutbox_event
+               WHERE id = ANY(%(ids)s::bigint[]) FOR UPDATE SKIP LOCKED)
 
 -- name: heartbeat
 SELECT pg_notification_queue_usage()
@@ -50,20 +65,22 @@ SELECT pgoutbox_relay_busy_v2()
 SELECT pgoutbox_relay_idle_v2()
 
 -- name: mark_sent
--- DELETE_AFTER_SEND = False: keep the row as 'sent' until event_cleaner removes it.
-UPDATE pgoutbox_event SET status = 'sent', sent_at = now(), available_at = now()
+-- DELETE_AFTER_SEND = False (function events): keep the row as 'sent' until event_cleaner
+-- removes it; sent_at is the moment of this statement, not the start of the transaction.
+UPDATE pgoutbox_event SET status = 'sent', sent_at = clock_timestamp(), available_at = now()
 WHERE id = ANY(%(ids)s::bigint[])
 
 -- Function events (producer/functions.py). Advisory lock classes: 1885831010 ('pgob') is
--- taken by producers of a keep-order stream, 1885831026 ('pgor') by the relay running it;
+-- taken by producers of a keep-order stream, 1885831026 ('pgor') by the relay leasing it;
 -- the second int is hashtext(stream) (a collision only serializes two streams more).
 
 -- name: insert_call
 -- publish-on-commit: durable in the caller's transaction, leased so the listener leaves it
--- to the producer's on-commit hook until the lease runs out.
+-- to the producer's on-commit hook until the lease runs out. The lease counts from this
+-- statement, not from the start of a transaction that may have been long.
 INSERT INTO pgoutbox_event (stream, kind, function, args, available_at)
 VALUES (%(stream)s, 'call', %(function)s, %(args)s::jsonb,
-        now() + make_interval(secs => %(lease)s))
+        clock_timestamp() + make_interval(secs => %(lease)s))
 RETURNING id
 
 -- name: insert_ordered_call
@@ -75,6 +92,20 @@ INSERT INTO pgoutbox_event (stream, kind, function, args, ordered)
 SELECT %(stream)s, 'call', %(function)s, %(args)s::jsonb, true FROM stream_lock
 RETURNING id
 
+-- name: try_lock_ordered_producer
+-- producer/ordering.py: the stream's producer lock if free now, and this transaction's id.
+SELECT pg_try_advisory_xact_lock(1885831010, hashtext(%(stream)s)), txid_current()
+
+-- name: keep_order_holder
+-- producer/ordering.py: the backend holding a keep-order stream's producer lock (its second
+-- key, an int4, shows in pg_locks as an unsigned oid), and this one.
+SELECT (SELECT min(l.pid) FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1885831010
+          AND l.objsubid = 2
+          AND l.objid = ((hashtext(%(stream)s)::bigint + 4294967296) %% 4294967296)::text::oid
+          AND l.pid <> pg_backend_pid()),
+       pg_backend_pid()
+
 -- name: claim_call
 -- The producer's on-commit hook takes its own row unless a relay has it or has tried it.
 SELECT id FROM pgoutbox_event
@@ -82,33 +113,45 @@ WHERE id = %(id)s AND status = 'pending' AND attempts = 0 AND NOT ordered
 FOR UPDATE SKIP LOCKED
 
 -- name: ordered_streams
-SELECT DISTINCT stream
-FROM pgoutbox_event
-WHERE status = 'pending'
-  AND ordered
-  AND available_at <= now()
-  AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
+-- Keep-order streams whose head (oldest pending row) is due. Distinct streams are found by
+-- skipping through the (stream, id) index one stream at a time, and each head by one index
+-- probe, so the cost does not grow with the rows blocked behind a head.
+WITH RECURSIVE streams AS (
+    (SELECT stream FROM pgoutbox_event
+     WHERE status = 'pending' AND ordered ORDER BY stream LIMIT 1)
+    UNION ALL
+    SELECT (SELECT e.stream FROM pgoutbox_event e
+            WHERE e.status = 'pending' AND e.ordered AND e.stream > s.stream
+            ORDER BY e.stream LIMIT 1)
+    FROM streams s
+    WHERE s.stream IS NOT NULL
+)
+SELECT s.stream
+FROM streams s
+WHERE s.stream IS NOT NULL
+  AND (cardinality(%(streams)s::text[]) = 0 OR s.stream = ANY(%(streams)s::text[]))
+  AND (SELECT h.available_at <= now() FROM pgoutbox_event h
+       WHERE h.stream = s.stream AND h.status = 'pending' AND h.ordered
+       ORDER BY h.id LIMIT 1)
 
 -- name: lock_ordered_stream
 -- One relay per keep-order stream; the others go on with other streams.
 SELECT pg_try_advisory_xact_lock(1885831026, hashtext(%(stream)s))
 
 -- name: claim_ordered
--- The stream's pending rows from its head, in id order, up to the first one not yet due (a
--- failed head waiting for its retry holds back everything behind it).
+-- A keep-order stream's pending rows from its head in id order, with whether each is due. The
+-- caller keeps them up to the first one not due, and only if the first is the stream's head
+-- (a row another session holds is skipped, so a held head shows as a later first row).
 SELECT id, stream, kind, destination, body_bytes AS body, headers, message_id, attempts,
-       function, args
+       function, args,
+       available_at <= now() AS due,
+       id = (SELECT min(id) FROM pgoutbox_event
+             WHERE stream = %(stream)s AND status = 'pending' AND ordered) AS is_head
 FROM pgoutbox_event
-WHERE stream = %(stream)s
-  AND status = 'pending'
-  AND ordered
-  AND id < coalesce(
-      (SELECT min(id) FROM pgoutbox_event
-       WHERE stream = %(stream)s AND status = 'pending' AND ordered AND available_at > now()),
-      9223372036854775807)
+WHERE stream = %(stream)s AND status = 'pending' AND ordered
 ORDER BY id
 LIMIT %(limit)s
-FOR UPDATE
+FOR UPDATE SKIP LOCKED
 
 -- name: delete_received_before
 -- event_cleaner: inbox rows older than DAYS_TO_KEEP_DATA (the window in which a redelivered
@@ -158,3 +201,59 @@ UPDATE pgoutbox_event
 SET status = 'pending', attempts = 0, available_at = now()
 WHERE status = 'dead' AND (%(all)s OR id = ANY(%(ids)s::bigint[]))
 RETURNING id
+
+-- The calls lane (relay/calls.py). A call is leased in a committed statement (one attempt
+-- counted, available_at moved past the lease), then run in a transaction of its own that
+-- locks the row only if the lease is still the one taken (the lease time is the token).
+
+-- name: lease_calls
+WITH due AS (
+    SELECT id FROM pgoutbox_event
+    WHERE status = 'pending'
+      AND kind = 'call'
+      AND available_at <= now()
+      AND NOT ordered
+      AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE pgoutbox_event AS e
+SET attempts = e.attempts + 1,
+    available_at = clock_timestamp() + make_interval(secs => %(lease)s)
+FROM due
+WHERE e.id = due.id
+RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers, e.message_id,
+          e.attempts, e.function, e.args, e.available_at AS lease
+
+-- name: lease_ids
+UPDATE pgoutbox_event AS e
+SET attempts = e.attempts + 1,
+    available_at = clock_timestamp() + make_interval(secs => %(lease)s)
+WHERE e.id = ANY(%(ids)s::bigint[])
+RETURNING e.id, e.available_at AS lease
+
+-- name: release_leases
+-- Leased calls that were not run (their keep-order head failed first): due again, their
+-- attempt given back.
+UPDATE pgoutbox_event
+SET attempts = greatest(attempts - 1, 0), available_at = now()
+WHERE id = ANY(%(ids)s::bigint[]) AND available_at = ANY(%(leases)s::timestamptz[])
+  AND status = 'pending'
+
+-- name: lock_leased_call
+-- Run only while the lease is still this relay's: another relay may have taken it over.
+SELECT id FROM pgoutbox_event
+WHERE id = %(id)s AND status = 'pending' AND available_at = %(lease)s
+FOR UPDATE SKIP LOCKED
+
+-- name: configure_relay_session
+-- The relay's own sessions: bounded transactions (no server-side timeout of the database or
+-- role can kill a batch that waits for the broker), READ COMMITTED whatever the default, and
+-- server-side TCP keepalives so a vanished relay host frees its locks within a minute.
+SELECT set_config('idle_in_transaction_session_timeout', %(idle_ms)s, false),
+       set_config('statement_timeout', %(statement_ms)s, false),
+       set_config('default_transaction_isolation', 'read committed', false),
+       set_config('tcp_keepalives_idle', '20', false),
+       set_config('tcp_keepalives_interval', '5', false),
+       set_config('tcp_keepalives_count', '4', false)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pgoutbox.conf import Settings
 from pgoutbox.transports.base import Message, PublishOutcome
 
 
@@ -21,7 +22,9 @@ class Delivery:
 class MemoryTransport:
     """Records every published message in :attr:`deliveries`; thread-safe to read."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        # TRANSPORT = "pgoutbox.transports.memory.MemoryTransport" builds it with the settings,
+        # like every transport; it needs none of them.
         self.deliveries: list[Delivery] = []
         self._lock = threading.Condition()
 

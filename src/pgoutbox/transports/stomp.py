@@ -29,22 +29,47 @@ logger = logging.getLogger(__name__)
 # How long to wait, after an ERROR frame, for the broker to close the connection.
 _ERROR_GRACE_SECONDS = 1.0
 
-_PASSCODE = re.compile(r"""(passcode['"]?:\s*['"]?)[^\\'"\s,}]+""")
+# The rest of a passcode header, whatever it holds, up to the end of its frame line (a real
+# newline, or an escaped one in the repr of the frame's bytes).
+_PASSCODE = re.compile(r"(passcode:).*?(?=\\n|\n|$)")
 
 
 class _RedactPasscode(logging.Filter):
     """stomp.py logs every frame it sends at DEBUG, CONNECT included; its own mask expects a
     space after ``passcode:``, which the frame does not have, so the passcode would be logged
-    in clear. This filter on its logger hides it."""
+    in clear. This filter on its logger hides it: every passcode a transport was configured
+    with, in each form a log line may show it (plain, STOMP-escaped, in a bytes repr), and
+    then the rest of any ``passcode:`` header line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def remember(self, passcode: str) -> None:
+        escaped = (
+            passcode.replace("\\", "\\\\")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+            .replace(":", "\\c")
+        )
+        for form in (passcode, escaped):
+            self.secrets.update({form, repr(form.encode())[2:-1], repr(form)[1:-1]})
+        self.secrets.discard("")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "passcode" in message:
-            record.msg, record.args = _PASSCODE.sub(r"\1********", message), ()
+        hidden = message
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            hidden = hidden.replace(secret, "********")
+        if "passcode" in hidden:
+            hidden = _PASSCODE.sub(r"\1********", hidden)
+        if hidden != message:
+            record.msg, record.args = hidden, ()
         return True
 
 
-logging.getLogger("stomp.py").addFilter(_RedactPasscode())
+_redact = _RedactPasscode()
+logging.getLogger("stomp.py").addFilter(_redact)
 
 
 class ConnectionState(stomp.ConnectionListener):  # type: ignore[misc]
@@ -100,6 +125,7 @@ class _FrameTracker(ConnectionState):
 def new_connection(settings: Settings) -> stomp.StompConnection12:
     """Return an unconnected stomp.py connection configured from the settings (hosts, vhost,
     heartbeats, TLS); bodies stay bytes (``auto_decode=False``)."""
+    _redact.remember(settings.stomp_passcode)
     conn = stomp.StompConnection12(
         host_and_ports=list(settings.stomp_hosts),
         heartbeats=settings.stomp_heartbeats,

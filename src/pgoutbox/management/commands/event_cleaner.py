@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from pgoutbox.cleanup import delete_received_messages, delete_sent_events
 from pgoutbox.conf import get_settings
+from pgoutbox.runner import relay_options
 
 
 class Command(BaseCommand):
@@ -17,9 +18,14 @@ class Command(BaseCommand):
         "inbox rows older than DAYS_TO_KEEP_DATA days."
     )
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--database", action="append", default=[], help="alias to clean")
+
     def handle(self, *args: Any, **options: Any) -> None:
         settings = get_settings()
-        deleted = delete_sent_events(settings.time_to_delete, using=settings.database)
-        self.stdout.write(f"Successfully deleted {deleted} events")
-        received = delete_received_messages(settings.days_to_keep_data, using=settings.database)
-        self.stdout.write(f"Successfully deleted {received} inbox rows")
+        for alias in relay_options(options).databases:
+            using = alias or settings.database
+            deleted = delete_sent_events(settings.time_to_delete, using=using)
+            self.stdout.write(f"Successfully deleted {deleted} events")
+            received = delete_received_messages(settings.days_to_keep_data, using=using)
+            self.stdout.write(f"Successfully deleted {received} inbox rows")

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from pgoutbox.runner import build_relay
+from pgoutbox.runner import build_relays, relay_options, run_relays
 from pgoutbox.shutdown import stop_on_signals
 
 
@@ -18,14 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--stream", action="append", default=[], help="only these streams")
         parser.add_argument("--batch-size", type=int, help="events per claim (BATCH_SIZE)")
         parser.add_argument("--poll-interval", type=float, help="seconds (POLL_INTERVAL)")
+        parser.add_argument(
+            "--database", action="append", default=[], help="alias to serve (repeatable)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        relay = build_relay(
-            streams=options["stream"],
-            batch_size=options["batch_size"],
-            poll_interval=options["poll_interval"],
-            listen=True,
-        )
+        relays = build_relays(relay_options(options), listen=True)
         stop = threading.Event()
         stop_on_signals(stop)
-        relay.run(stop)
+        run_relays(relays, stop)

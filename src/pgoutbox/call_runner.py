@@ -1,0 +1,122 @@
+"""Run one recorded call of a registered function: the producer's on-commit hook and the
+relay's calls lane both come here, so a call means the same whoever runs it.
+
+The call runs in ``transaction.atomic()`` on the Django alias that recorded it. Its row is
+locked first (only if it is still the runner's: ``lock`` says how), the function runs in a
+savepoint, and the row is removed (or marked sent) or its failure recorded in that same
+transaction: the function's writes and the row's removal commit together. Anything the
+function raises, ``BaseException`` included (``SystemExit``, a ``KeyboardInterrupt`` raised by
+user code), is that call's failure, recorded with its cause; it never escapes as the
+process's death.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections, transaction
+
+from pgoutbox.conf import Settings
+from pgoutbox.policy import Failure, failure_params
+from pgoutbox.sql import query
+
+logger = logging.getLogger(__name__)
+
+# Given the error text and whether the exception is final (NON_RETRYABLE_EXCEPTIONS, an invalid
+# row), return the failure to record: the caller knows the attempts and the stream's policy.
+FailureRule = Callable[[str, bool], Failure]
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What became of a call. ``ran=False``: the row was no longer the runner's (another
+    runner has it, ran it, or its lease moved on): nothing ran, nothing was written."""
+
+    ran: bool
+    failure: Failure | None = None
+    exception: BaseException | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.ran and self.failure is None
+
+
+NOT_OURS = CallResult(ran=False)
+
+
+def run_call(
+    function: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    *,
+    event_id: int,
+    alias: str,
+    lock: tuple[str, Mapping[str, Any]],
+    on_failure: FailureRule,
+    settings: Settings,
+) -> CallResult:
+    """Lock the row with the named query ``lock`` (no row: :data:`NOT_OURS`), run the function,
+    then remove the row or record its failure, all in one transaction on ``alias``.
+
+    Raises only when the database fails around the call (the transaction is lost): the row is
+    then untouched and its lease or the caller decides what comes next.
+    """
+    lock_query, lock_params = lock
+    with transaction.atomic(using=alias):
+        with connections[alias].cursor() as cursor:
+            cursor.execute(query(lock_query), lock_params)
+            if cursor.fetchone() is None:
+                return NOT_OURS
+        # A savepoint of our own rather than a nested atomic(): what the function raises is
+        # its failure; what the savepoint's release raises is the database's, and ends this
+        # transaction (the caller then has the row's lease or pending state to fall back on).
+        savepoint = transaction.savepoint(using=alias)
+        try:
+            function(*args, **kwargs)
+        except BaseException as exc:  # user code: every exception is the call's failure
+            transaction.savepoint_rollback(savepoint, using=alias)
+            failure = on_failure(
+                f"{type(exc).__name__}: {exc}", isinstance(exc, settings.non_retryable_exceptions)
+            )
+            logger.warning(
+                "call event %s raised%s",
+                event_id,
+                "; it is dead" if failure.dead else "; it will be retried",
+                exc_info=True,
+                extra={"event_id": event_id},
+            )
+            capture_exception(settings, exc)
+            with connections[alias].cursor() as cursor:
+                cursor.execute(query("record_failures"), failure_params([failure]))
+            return CallResult(ran=True, failure=failure, exception=exc)
+        transaction.savepoint_commit(savepoint, using=alias)
+        done = "delete_events" if settings.delete_after_send else "mark_sent"
+        with connections[alias].cursor() as cursor:
+            cursor.execute(query(done), {"ids": [event_id]})
+    return CallResult(ran=True)
+
+
+def describe_lost(exc: BaseException) -> str:
+    """The reason a call's transaction was lost: the error and what it arose from (a killed
+    session shows as "connection closed" on top of the server's own message)."""
+    reasons: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(reasons) < 3:
+        reason = f"{type(seen).__name__}: {str(seen).strip()}"
+        if reason not in reasons:
+            reasons.append(reason)
+        seen = seen.__cause__ or seen.__context__
+    return "; from ".join(reasons)
+
+
+def capture_exception(settings: Settings, exc: BaseException) -> None:
+    """Give ``exc`` to ``CAPTURE_EXCEPTION`` (e.g. Sentry's), which must never stop the caller."""
+    if settings.capture_exception is None:
+        return
+    try:
+        settings.capture_exception(exc)
+    except Exception:
+        logger.exception("CAPTURE_EXCEPTION raised")
