@@ -24,7 +24,7 @@ from pgoutbox.compat.outbox_pattern.payloads import Payload
 from pgoutbox.models import OutboxEvent
 from tests.integration.test_consumer import send_raw
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.packaging]
 
 LEGACY_SETTINGS = """
 import os

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.support.relay_runner import ROOT
 
@@ -29,6 +30,7 @@ def _run(*args: str | Path, **kwargs) -> subprocess.CompletedProcess[str]:
     return result
 
 
+@pytest.mark.packaging
 def test_wheel_installs_and_migrates_an_empty_database(tmp_path, empty_database):
     _run(sys.executable, "-m", "build", "--wheel", "--outdir", tmp_path / "dist", ROOT, timeout=300)
     [wheel] = (tmp_path / "dist").glob("pgoutbox-*.whl")
