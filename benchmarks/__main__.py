@@ -1,5 +1,5 @@
 """``python -m benchmarks <command>``: latency, e2e, baseline, write_overhead, claim_cost,
-plot."""
+subscribe, admin, plot."""
 
 from __future__ import annotations
 
@@ -158,6 +158,32 @@ def cmd_claim_cost(args: argparse.Namespace) -> dict[str, Any]:
         return run_claim_cost(run, blocked=args.blocked, repeats=args.repeats)
 
 
+def cmd_subscribe(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.subscribe import run_subscribe
+
+    with Run("subscribe") as run:
+        return run_subscribe(run, count=args.count)
+
+
+def cmd_admin(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.admin import run_admin
+
+    with Run("admin") as run:
+        result = run_admin(run, rows=args.rows, repeats=args.repeats)
+    return {
+        **result,
+        "targets": targets(
+            {
+                f"admin median ms of the slowest view, {args.rows} rows": (
+                    max(r["median_ms"] for r in result["results"]),
+                    "<=",
+                    300.0,
+                )
+            }
+        ),
+    }
+
+
 def cmd_plot(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.plot import plot_latest
 
@@ -216,6 +242,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=30)
     p.set_defaults(func=cmd_claim_cost)
 
+    p = sub.add_parser("subscribe", help="messages/s through manage.py subscribe, prefetch 1/50")
+    p.add_argument("--count", type=int, default=500, help="messages per variant")
+    p.set_defaults(func=cmd_subscribe)
+
+    p = sub.add_parser("admin", help="admin changelist timings on a 1,000,000-row outbox")
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--repeats", type=int, default=10, help="timed requests per view")
+    p.set_defaults(func=cmd_admin)
+
     p = sub.add_parser("plot", help="redraw the PNGs from the latest JSON results")
     p.add_argument("command_key", nargs="?", help="e.g. e2e; default: every result")
     p.set_defaults(func=cmd_plot)
@@ -237,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     payload = {"machine": machine(), "argv": sys.argv[1:], **payload}
     path = write_results(key, payload)
     print(f"results: {path}", file=sys.stderr)
-    if args.command != "claim_cost":  # a table of three rows: nothing to draw
+    if args.command not in ("claim_cost", "subscribe", "admin"):  # figures, nothing to draw
         from benchmarks.plot import plot_file
 
         print(f"plot: {plot_file(path)}", file=sys.stderr)

@@ -29,7 +29,14 @@ def plot_file(path: Path) -> Path:
 
 def plot_latest(key: str | None = None) -> list[Path]:
     paths = sorted(RESULTS.glob(f"{key}-2*.json" if key else "*.json"))
-    return [plot_file(p) for p in paths]
+    return [plot_file(p) for p in paths if _drawable(json.loads(p.read_text()))]
+
+
+def _drawable(document: dict[str, Any]) -> bool:
+    """Latency distributions and write throughput have a picture; tables of figures do not."""
+    if document.get("command") == "write_overhead":
+        return True
+    return any(r.get("cdf_ms") for r in document.get("results", []) if isinstance(r, dict))
 
 
 def _plot_cdf(document: dict[str, Any], out: Path) -> None:

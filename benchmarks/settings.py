@@ -2,7 +2,8 @@
 
 ``PGOUTBOX_TEST_DB_NAME`` names the scratch database (read by ``tests.settings``);
 ``PGOUTBOX_BENCH_PERSISTENT`` (``1``/``0``), ``PGOUTBOX_BENCH_BATCH_SIZE`` and
-``PGOUTBOX_BENCH_LOG`` adjust what the listener runs with.
+``PGOUTBOX_BENCH_LOG`` adjust what the listener runs with; ``PGOUTBOX_BENCH_PREFETCH`` is
+the ``subscribe`` consumer's ``CONSUMER_PREFETCH``.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 import os
 
 from tests.settings import *  # noqa: F403
-from tests.settings import LOGGING, PGOUTBOX
+from tests.settings import DATABASES, LOGGING, PGOUTBOX
 
 PGOUTBOX = {
     **PGOUTBOX,
     "STOMP_PERSISTENT": os.environ.get("PGOUTBOX_BENCH_PERSISTENT", "1") == "1",
     "BATCH_SIZE": int(os.environ.get("PGOUTBOX_BENCH_BATCH_SIZE", "500")),
+    "CONSUMER_PREFETCH": int(os.environ.get("PGOUTBOX_BENCH_PREFETCH", "1")),
 }
+# The subscribe benchmark compares Django's default (a new connection per message, since
+# close_old_connections() runs before each) with persistent connections.
+DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("PGOUTBOX_BENCH_CONN_MAX_AGE", "0"))
 LOGGING = {
     **LOGGING,
     "loggers": {

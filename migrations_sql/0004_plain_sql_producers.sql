@@ -102,3 +102,10 @@ CREATE FUNCTION pgoutbox_send(
 AS $$
     SELECT pgoutbox_send_v1(destination, body, headers, stream, 'application/octet-stream')
 $$;
+
+-- The sha256 of each versioned function's body (pgoutbox.schema computes the same from this
+-- file): outbox_status and the system checks tell installed from outdated.
+COMMENT ON FUNCTION pgoutbox_body_v1()
+    IS 'pgoutbox sha256:3e4b5096503684cca14e45f06a38e51d99ba75dde66d65bf1b21621e4904b43e';
+COMMENT ON FUNCTION pgoutbox_send_v1(text, bytea, jsonb, text, text)
+    IS 'pgoutbox sha256:a86139423ca8d244a5a71e193a215f4e484cc7d204147f93f8e6908bacf47b3c';

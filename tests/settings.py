@@ -26,6 +26,10 @@ DATABASES: dict[str, dict[str, Any]] = {
         "TEST": {"NAME": os.environ.get("PGOUTBOX_TEST_DB_NAME") or f"test_pgoutbox_{os.getpid()}"},
     }
 }
+# Two more aliases of the test database, for code that must follow the caller's alias rather
+# than the default one; "proxied" is pointed at a cuttable TCP proxy by the tests using it.
+DATABASES["other"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+DATABASES["proxied"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 # The same database under other aliases, as deployments have them: "direct" (what a relay in
 # front of PgBouncer connects through) and "bouncer" (PgBouncer in transaction mode, started by
 # tests/support/pgbouncer.py on this port when a test needs it).
@@ -57,3 +61,32 @@ LOGGING = {
         "pgoutbox": {"handlers": ["console"], "level": os.environ.get("PGOUTBOX_LOG", "INFO")}
     },
 }
+
+# The admin (tests/integration/test_admin.py, tests/acceptance/test_admin_browser.py).
+INSTALLED_APPS += [
+    "django.contrib.admin",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+ROOT_URLCONF = "tests.urls"
+STATIC_URL = "/static/"

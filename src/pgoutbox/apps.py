@@ -11,6 +11,7 @@ class PgOutboxConfig(AppConfig):
 
     def ready(self) -> None:
         from pgoutbox import (
+            checks,  # noqa: F401 (registers the system checks)
             conf,  # connects the setting_changed receiver
             registry,
         )

@@ -43,6 +43,13 @@ class CallResult:
     def succeeded(self) -> bool:
         return self.ran and self.failure is None
 
+    @property
+    def outcome(self) -> str:
+        """``done``, ``failed`` (retried later) or ``dead``: how metrics and signals name it."""
+        if self.failure is None:
+            return "done"
+        return "dead" if self.failure.dead else "failed"
+
 
 NOT_OURS = CallResult(ran=False)
 

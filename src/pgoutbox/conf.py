@@ -89,6 +89,8 @@ class Settings:
     function_modules: tuple[str, ...] = ()
     non_retryable_exceptions: tuple[type[BaseException], ...] = ()
     capture_exception: Callable[[BaseException], object] | None = None
+    # outbox_listen serves Prometheus metrics on this port (extra 'metrics'); None: off.
+    metrics_port: int | None = None
 
     def relay_connection(self, alias: str) -> dict[str, Any]:
         """``RELAY_CONNECTIONS`` for ``alias``: what the relay's sessions use instead of the
@@ -239,7 +241,17 @@ def _relay_connections(key: str, value: Any) -> tuple[tuple[str, tuple[tuple[str
     return tuple((alias, tuple(overrides.items())) for alias, overrides in value.items())
 
 
-# SUBSCRIBE headers the consumer sets itself (CONSUMER_PREFETCH is prefetch-count).
+def _optional_port(key: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise _bad(key, value, "None or a TCP port number (1-65535)")
+    return value
+
+
+# SUBSCRIBE headers the consumer sets itself (CONSUMER_PREFETCH is prefetch-count), and the
+# dead-letter arguments it never sets: dead letters go to DLQ.<queue> without queue arguments
+# (consumer/connection.py).
 CONSUMER_OWN_HEADERS = frozenset(
     {
         "ack",
@@ -262,7 +274,7 @@ def _queue_headers(key: str, value: Any) -> tuple[tuple[str, str], ...]:
         raise _bad(key, value, expected)
     own = sorted(k for k in value if k.lower() in CONSUMER_OWN_HEADERS)
     if own:
-        raise _bad(key, value, f"{expected}, without {own} (set by pgoutbox)")
+        raise _bad(key, value, f"{expected}, without {own} (set by pgoutbox, or never set)")
     return tuple(value.items())
 
 
@@ -318,6 +330,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "function_modules": _modules,
     "non_retryable_exceptions": _exception_classes,
     "capture_exception": _optional_callable,
+    "metrics_port": _optional_port,
 }
 assert set(_VALIDATORS) == {f.name for f in fields(Settings)}  # every field is validated
 

@@ -34,3 +34,17 @@ class RegistryError(PgOutboxError):
 class KeepOrderConflict(PgOutboxError):
     """A transaction that already writes one keep-order stream waited too long for another
     one that a second transaction holds: waiting on could deadlock, so it gives up first."""
+
+
+class ConsumerError(PgOutboxError):
+    """Base of the ``subscribe`` consumer's errors."""
+
+
+class NotInTransaction(ConsumerError, RuntimeError):
+    """``payload.save()`` was called outside ``transaction.atomic()`` (or inside atomic blocks
+    of several databases without ``using=``): the inbox row must commit with your writes."""
+
+
+class AlreadyReceived(ConsumerError):
+    """This consumer already recorded the message id (a redelivery, or a concurrent consumer of
+    the same queue that committed first): the callback's transaction must roll back."""

@@ -22,7 +22,6 @@ from pgoutbox.consumer.subscriber import queue_name_of
 from pgoutbox.errors import PgOutboxError
 from pgoutbox.sql import query
 
-_FILE = "legacy.sql"
 # Inbox columns filled from django-outbox-pattern's Received; "consumer" (the queue) when the
 # inbox is keyed per consumer.
 _INBOX_COLUMNS = ("message_id", "destination", "body", "headers", "status", "received_at")
@@ -49,7 +48,7 @@ class OutboxPatternImport:
 
 
 def _one(name: str, cursor: Any, params: dict[str, Any] | None = None) -> Any:
-    cursor.execute(query(name, _FILE), params or {})
+    cursor.execute(query(name), params or {})
     return cursor.fetchone()
 
 
@@ -70,7 +69,7 @@ def import_outbox_pattern(*, using: str, consumer: str | None = None) -> OutboxP
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         _require_table(cursor, "published", "django-outbox-pattern")
         _require_table(cursor, "received", "django-outbox-pattern")
-        cursor.execute(query("published_bad_destinations", _FILE))
+        cursor.execute(query("published_bad_destinations"))
         bad = [row[0] for row in cursor.fetchall()]
         if bad:
             raise LegacyImportError(
@@ -79,7 +78,7 @@ def import_outbox_pattern(*, using: str, consumer: str | None = None) -> OutboxP
                 "UPDATE and run the import again"
             )
         pending, expired, failed = _one("published_counts", cursor)
-        cursor.execute(query("move_published", _FILE))
+        cursor.execute(query("move_published"))
         moved = len(cursor.fetchall())
         assert moved == pending, (moved, pending)  # every pending row moved, none twice
         received, copied = _copy_received(cursor, using, consumer)
@@ -87,7 +86,7 @@ def import_outbox_pattern(*, using: str, consumer: str | None = None) -> OutboxP
 
 
 def _copy_received(cursor: Any, using: str, consumer: str | None) -> tuple[int, int]:
-    cursor.execute(query("inbox_columns", _FILE))
+    cursor.execute(query("inbox_columns"))
     existing = {name: required for name, required in cursor.fetchall()}
     columns = [c for c in _INBOX_COLUMNS if c in existing]
     if "consumer" in existing:
@@ -104,7 +103,7 @@ def _copy_received(cursor: Any, using: str, consumer: str | None) -> tuple[int, 
         sql.SQL(", ").join(sql.Placeholder() * len(columns)),
     )
     statement = insert.as_string(connections[using].connection)
-    cursor.execute(query("received_rows", _FILE))
+    cursor.execute(query("received_rows"))
     rows = [_inbox_row(columns, row, consumer) for row in cursor.fetchall()]
     copied = 0
     for row in rows:
@@ -155,5 +154,5 @@ def pending_jaiminho(*, using: str) -> list[JaiminhoPending]:
     the rows hold pickled functions). Raises :class:`LegacyImportError` without its table."""
     with connections[using].cursor() as cursor:
         _require_table(cursor, "jaiminho_event", "django-jaiminho")
-        cursor.execute(query("jaiminho_pending", _FILE))
+        cursor.execute(query("jaiminho_pending"))
         return [JaiminhoPending(*row) for row in cursor.fetchall()]

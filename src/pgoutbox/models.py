@@ -46,10 +46,11 @@ class OutboxEvent(models.Model):
 
 
 class ReceivedMessage(models.Model):
-    """A row of ``pgoutbox_received``: a message id the consumer has already handled."""
+    """A row of ``pgoutbox_received``: a message id one consumer (its queue) has handled."""
 
     id = models.BigAutoField(primary_key=True)
-    message_id = models.TextField(unique=True)
+    consumer = models.TextField(default="")
+    message_id = models.TextField()
     destination = models.TextField(default="")
     body = models.BinaryField(default=b"")
     headers = models.JSONField(default=dict)
@@ -59,6 +60,12 @@ class ReceivedMessage(models.Model):
 
     class Meta:
         db_table = "pgoutbox_received"
+        constraints = (
+            models.UniqueConstraint(
+                fields=("consumer", "message_id"),
+                name="pgoutbox_received_consumer_message_id_key",
+            ),
+        )
 
     def __str__(self) -> str:
         return self.message_id

@@ -23,4 +23,10 @@ def slow_record(payload: Payload) -> None:
     logger.info("callback done on %s", payload.message_id)
 
 
+def hang(payload: Payload) -> None:
+    """Log that it started, then hang (a callback stuck on a lock or a remote call)."""
+    logger.info("callback hangs on %s", payload.message_id)
+    time.sleep(120)
+
+
 not_a_function = 42

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.db import connection
 
 from pgoutbox.producer import functions
 from tests.app import outbox
+from tests.support.consumer import expire_test_queues
 from tests.support.function_events import SignalLog
 
 
@@ -55,3 +57,15 @@ def database_setting(transactional_db: None) -> Iterator[Any]:
                 f"ALTER DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} "
                 f"RESET {name}"
             )
+
+
+@pytest.fixture(scope="session")
+def test_queue_policy() -> None:
+    """Test queues expire by a broker policy (see tests.support.consumer)."""
+    expire_test_queues()
+
+
+@pytest.fixture
+def queue_name(test_queue_policy: None) -> str:
+    """A fresh queue name, ``pgoutbox-test-<hex>``."""
+    return f"pgoutbox-test-{uuid.uuid4().hex[:12]}"

@@ -84,7 +84,7 @@ def test_event_committed_while_listener_is_busy_arrives_without_waiting_for_the_
     assert skipped == 1, "the producer should have found the listener busy and skipped NOTIFY"
     received = {m.message_id: m for m in consumer.wait_for(3002, timeout=10)}
     assert len(received) == 3002
-    assert received[message_id].received_at - committed_at < 0.5
+    assert received[message_id].received_at - committed_at < 5.0  # the poll is 60 s
     assert relay.busy_lock is not None
 
 
@@ -111,7 +111,7 @@ def test_listener_goes_idle_after_the_burst_so_the_next_event_notifies(
     committed_at = time.time()
     assert skipped == 0, "an idle listener must be woken by NOTIFY"
     received = {m.message_id: m for m in consumer.wait_for(1002, timeout=5)}
-    assert received[message_id].received_at - committed_at < 0.5
+    assert received[message_id].received_at - committed_at < 5.0  # the poll is 60 s
 
 
 def test_busy_lock_goes_with_the_listener_connection(adaptive):
@@ -173,4 +173,4 @@ def test_a_busy_listener_never_spins_while_a_skipping_producer_stays_open(
     committed_at = time.time()
     received = {m.message_id: m for m in consumer.wait_for(2002, timeout=10)}
     assert claims_while_open <= 60, f"{claims_while_open} claims in 2 s"
-    assert received[message_id].received_at - committed_at < 0.5
+    assert received[message_id].received_at - committed_at < 5.0  # the poll is 60 s

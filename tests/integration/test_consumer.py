@@ -7,15 +7,12 @@ import dataclasses
 import datetime
 import io
 import json
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import pytest
-import stomp
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
@@ -26,58 +23,33 @@ from pgoutbox.consumer.payload import Payload
 from pgoutbox.consumer.subscriber import Subscriber
 from pgoutbox.models import ReceivedMessage
 from tests.app.models import Order
+from tests.support.consumer import Calls, SubscriberThread, send_raw, wait_until
 from tests.support.factories import closing_factory
-from tests.support.relay_runner import StoppableThread, run_command, start_command, terminate
+from tests.support.relay_runner import run_command, start_command, terminate
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# Test queues disappear 10 minutes after their last use.
-QUEUE_HEADERS = (("durable", "true"), ("auto-delete", "false"), ("x-expires", "600000"))
-
-
-class Calls:
-    """Payloads a callback saw, and a way to wait for them."""
-
-    def __init__(self) -> None:
-        self.payloads: list[Payload] = []
-        self.changed = threading.Condition()
-
-    def add(self, payload: Payload) -> None:
-        with self.changed:
-            self.payloads.append(payload)
-            self.changed.notify_all()
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Payload]:
-        with self.changed:
-            self.changed.wait_for(lambda: len(self.payloads) >= count, timeout)
-            return list(self.payloads)
-
-
-class SubscriberThread(StoppableThread):
-    def __init__(self, subscriber: Subscriber) -> None:
-        super().__init__(subscriber.run)
-        self.subscriber = subscriber
-
-    def start(self) -> Self:
-        super().start()
-        if not self.subscriber.subscribed.wait(15):
-            raise AssertionError("the subscriber did not subscribe in time")
-        return self
 
 
 @pytest.fixture
 def subscriber_thread(
     transactional_db: None, stomp_broker: tuple[str, int]
 ) -> Iterator[Callable[..., SubscriberThread]]:
-    """Factory: a Subscriber on ``dest(queue)`` running in a thread until teardown."""
+    """Factory: a Subscriber on ``destination`` (default ``/queue/<queue>``) running in a
+    thread until teardown."""
 
     def make(
-        callback: Callable[[Payload], object], queue: str, **settings: Any
+        callback: Callable[[Payload], object],
+        queue: str,
+        destination: str | None = None,
+        queue_name: str | None = None,
+        **settings: Any,
     ) -> SubscriberThread:
-        base = dataclasses.replace(get_settings(), consumer_queue_headers=QUEUE_HEADERS)
         subscriber = Subscriber(
-            callback, dest(queue), settings=dataclasses.replace(base, **settings)
+            callback,
+            destination or dest(queue),
+            queue_name,
+            settings=dataclasses.replace(get_settings(), **settings),
         )
         return SubscriberThread(subscriber).start()
 
@@ -85,38 +57,8 @@ def subscriber_thread(
 
 
 def dest(queue: str) -> str:
-    """Producers and consumer meet on an exchange, as django-outbox-pattern deployments do: a
-    SEND to ``/queue/<q>`` would declare ``<q>`` without the consumer's dead-letter arguments,
-    and RabbitMQ refuses it (PRECONDITION_FAILED, inequivalent arg)."""
-    return f"/exchange/amq.direct/{queue}"
-
-
-@pytest.fixture
-def queue_name() -> str:
-    return f"pgoutbox-test-{uuid.uuid4().hex[:12]}"
-
-
-def send_raw(
-    broker: tuple[str, int], destination: str, body: str, headers: dict[str, str] | None = None
-) -> None:
-    """SEND with stomp.py straight to the broker and wait for its receipt."""
-    conn = stomp.StompConnection12([broker], vhost="/")
-    receipts: list[str] = []
-
-    class Receipts(stomp.ConnectionListener):  # type: ignore[misc]
-        def on_receipt(self, frame: Any) -> None:
-            receipts.append(frame.headers["receipt-id"])
-
-    conn.set_listener("r", Receipts())
-    conn.connect("guest", "guest", wait=True)
-    try:
-        conn.send(destination, body, headers={**(headers or {}), "receipt": "sent"})
-        deadline = time.monotonic() + 10
-        while "sent" not in receipts and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert "sent" in receipts
-    finally:
-        conn.disconnect()
+    """The README's destination: producers SEND to ``/queue/<q>``, the consumer reads it."""
+    return f"/queue/{queue}"
 
 
 def record_order(calls: Calls) -> Callable[[Payload], None]:
@@ -166,7 +108,7 @@ def test_redelivered_message_id_is_acked_and_skipped(
     assert ReceivedMessage.objects.count() == 2
 
 
-def test_callback_exception_rolls_back_and_nacks_to_the_dlq(
+def test_callback_exception_rolls_back_and_dead_letters_to_the_dlq(
     subscriber_thread, stomp_broker, stomp_consumer, queue_name
 ):
     calls = Calls()
@@ -179,15 +121,16 @@ def test_callback_exception_rolls_back_and_nacks_to_the_dlq(
             raise KeyError("business rule")
 
     subscriber_thread(failing, queue_name)
-    dlq = stomp_consumer(f"/amq/queue/DLQ.{queue_name}")
+    dlq = stomp_consumer(f"/queue/DLQ.{queue_name}")
     send_raw(stomp_broker, dest(queue_name), "not json", {"dop-msg-id": "poison"})
 
     [dead] = dlq.wait_for(1)
     assert dead.body == b"not json"
     assert dead.headers["dop-msg-id"] == "poison"
+    assert dead.headers["pgoutbox-dead-letter-from"] == dest(queue_name)
+    assert dead.headers["pgoutbox-dead-letter-reason"] == "KeyError('business rule')"
     [payload] = calls.wait_for(1)
     assert payload.body == "not json"  # not JSON: the text
-    assert payload.nacked
     assert dlq.quiet_for(0.5) == [dead]  # not requeued: delivered to the callback once
     assert len(calls.payloads) == 1
     assert not Order.objects.exists()
@@ -204,10 +147,11 @@ def test_nack_from_the_callback_dead_letters_without_requeue(
         payload.nack()
 
     subscriber_thread(reject, queue_name)
-    dlq = stomp_consumer(f"/amq/queue/DLQ.{queue_name}")
+    dlq = stomp_consumer(f"/queue/DLQ.{queue_name}")
     send_raw(stomp_broker, dest(queue_name), '{"ref": "C-1"}')
 
     assert [m.body for m in dlq.wait_for(1)] == [b'{"ref": "C-1"}']
+    assert dlq.messages[0].headers["pgoutbox-dead-letter-reason"] == "payload.nack()"
     time.sleep(0.5)
     assert len(calls.payloads) == 1
 
@@ -222,10 +166,7 @@ def test_callback_returning_without_save_or_nack_is_acked_with_a_warning(
 
     # the second arrives only once the first is settled (prefetch 1): no stall
     assert [p.body for p in calls.wait_for(2)] == [{"n": 1}, {"n": 2}]
-    deadline = time.monotonic() + 5  # the ack follows the callback's return
-    while not all(p.acked for p in calls.payloads) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert all(p.acked for p in calls.payloads)
+    assert wait_until(lambda: all(p.acked for p in calls.payloads))
     assert "without payload.save() or payload.nack()" in caplog.text
     assert not ReceivedMessage.objects.exists()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import time
@@ -9,6 +10,7 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
 import pgoutbox
 from pgoutbox.models import OutboxEvent
@@ -68,8 +70,8 @@ def test_status_sees_a_disabled_trigger_and_the_notify_mode():
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE pgoutbox_event ENABLE TRIGGER pgoutbox_notify_v2")
             cursor.execute("RESET pgoutbox.notify")
-    assert _status()["healthy"] is True
-    call_command("outbox_status", "--fail-unhealthy", stdout=io.StringIO())
+    assert _status("--without-relay")["healthy"] is True
+    call_command("outbox_status", "--fail-unhealthy", "--without-relay", stdout=io.StringIO())
 
 
 def test_requeued_dead_event_is_delivered(stomp_consumer, relay_thread):
@@ -99,3 +101,33 @@ def test_requeue_needs_ids_or_all():
     rows = OutboxEvent.objects.filter(pk__in=[first, second])
     assert {(r.status, r.attempts) for r in rows} == {("pending", 0)}
     assert {r.last_error for r in rows} == {"x", "y"}  # kept as history
+
+
+def test_unhealthy_without_a_relay_until_one_connects(relay_thread):
+    status = _status()
+    assert status["relay_sessions"] == 0
+    assert status["problems"] == ["no relay connected"]
+    with pytest.raises(CommandError, match="unhealthy: no relay connected"):
+        call_command("outbox_status", "--fail-unhealthy", stdout=io.StringIO())
+    relay_thread(poll_interval=0.2)
+    deadline = time.monotonic() + 10
+    while _status()["relay_sessions"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    out = io.StringIO()
+    call_command("outbox_status", "--fail-unhealthy", stdout=out)
+    assert "health: ok" in out.getvalue()
+
+
+def test_unhealthy_when_the_oldest_pending_event_is_older_than_max_age():
+    pgoutbox.send("/queue/a", "stuck")
+    OutboxEvent.objects.update(created_at=timezone.now() - datetime.timedelta(minutes=10))
+    args = ("--fail-unhealthy", "--without-relay")
+    with pytest.raises(CommandError, match=r"oldest pending event is 60\d\.\ds old \(max 60s\)"):
+        call_command("outbox_status", *args, "--max-age", "60", stdout=io.StringIO())
+    call_command("outbox_status", *args, "--max-age", "3600", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="--max-age must be a positive number"):
+        call_command("outbox_status", "--max-age", "0", stdout=io.StringIO())
+    status = _status("--max-age", "60")
+    assert status["healthy"] is False
+    assert status["problems"][0] == "no relay connected"
+    assert status["problems"][1].startswith("oldest pending event is 60")

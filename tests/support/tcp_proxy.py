@@ -21,6 +21,7 @@ class TcpProxy:
         self._open.set()
         self._closed = False
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.accepted = 0  # connections clients opened, refused ones included
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -30,6 +31,7 @@ class TcpProxy:
                 client, _ = self._server.accept()
             except OSError:
                 return
+            self.accepted += 1
             if not self._open.is_set():
                 client.close()
                 continue

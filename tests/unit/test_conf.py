@@ -49,6 +49,9 @@ def test_a_typo_names_the_key_and_the_closest_one():
         ("STOMP_USE_SSL", "yes", "True or False"),
         ("NOTIFY_QUEUE_WARN", 5, r"\(0, 1\]"),
         ("STOMP_SSL_CA_CERTS", 42, "str"),
+        ("METRICS_PORT", "9100", "TCP port"),
+        ("METRICS_PORT", 0, "TCP port"),
+        ("METRICS_PORT", 70000, "TCP port"),
     ],
 )
 def test_a_wrong_type_names_the_key_and_the_expected_type(key, value, expected):

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pgoutbox.consumer import inbox
+from pgoutbox.models import ReceivedMessage
 
 
 class Payload:
@@ -14,8 +15,11 @@ class Payload:
 
     Call ``save()`` inside your ``transaction.atomic()`` with your own writes: the inbox row
     and your rows commit together, and the message is acknowledged after the callback
-    returns. Call ``nack()`` to reject it: RabbitMQ dead-letters it to ``DLQ.<queue>``.
+    returns. Call ``nack()`` to dead-letter it to ``DLQ.<queue>`` once the callback returns.
     ``ack()`` and ``nack()`` settle the message once; later calls do nothing.
+
+    ``message`` is the inbox row ``save()`` writes (a ``ReceivedMessage``, unsaved until
+    then), as django-outbox-pattern's ``Payload.message`` was its ``Received`` row.
     """
 
     def __init__(
@@ -24,35 +28,38 @@ class Payload:
         raw_body: bytes,
         headers: Mapping[str, str],
         message_id: str,
-        using: str,
+        consumer: str,
         ack: Callable[[], None],
-        nack: Callable[[], None],
     ) -> None:
         self.raw_body = raw_body
         self.body = parse_body(raw_body)
         self.headers = dict(headers)
         self.message_id = message_id
+        self.consumer = consumer
         self.destination = self.headers.get("destination", "")
+        self.message = ReceivedMessage(
+            consumer=consumer,
+            message_id=message_id,
+            destination=self.destination,
+            body=raw_body,
+            headers=self.headers,
+            status="succeeded",
+        )
         self.saved = False
         self.acked = False
         self.nacked = False
-        self._using = using
         self._ack = ack
-        self._nack = nack
 
-    def save(self) -> None:
-        """Record the message id in the inbox, in the caller's transaction.
+    def save(self, using: str | None = None) -> None:
+        """Record the message id in this consumer's inbox, in your current transaction.
 
-        A redelivery of this id is then acknowledged without calling the callback. Raises
-        ``IntegrityError`` if another consumer recorded it first.
+        ``using`` names the database of your ``transaction.atomic()``; by default, the one
+        database of this thread inside an atomic block. A redelivery of this message is then
+        acknowledged without calling the callback. Raises ``NotInTransaction`` outside
+        ``transaction.atomic()``, and ``AlreadyReceived`` when this consumer already recorded
+        the id (let it propagate: your transaction rolls back and the message is acked).
         """
-        inbox.record(
-            self.message_id,
-            destination=self.destination,
-            body=self.raw_body,
-            headers=self.headers,
-            using=self._using,
-        )
+        inbox.record(self.message, using=inbox.transaction_alias(using))
         self.saved = True
 
     def ack(self) -> None:
@@ -62,9 +69,9 @@ class Payload:
             self.acked = True
 
     def nack(self) -> None:
-        """Reject the message without requeueing it (``requeue: false``): to the DLQ."""
+        """Reject the message: once the callback returns, it is published to ``DLQ.<queue>``
+        (with a receipt) and then acknowledged; it is not redelivered here."""
         if not (self.acked or self.nacked):
-            self._nack()
             self.nacked = True
 
 

@@ -1,131 +1,80 @@
 """``Subscriber``: one STOMP subscription, each message handed to a callback, then settled.
 
-The loop, on the calling thread: connect → declare ``DLQ.<queue>`` → SUBSCRIBE with
-client-individual acks → for each message: skip (ack) an id already in the inbox, else call
-the callback → ack or nack. A lost connection is reopened with backoff and the subscription
-restored; unacknowledged messages come back from the broker and the inbox deduplicates them.
+The loop, on the calling thread: connect → SUBSCRIBE with client-individual acks → for each
+message: ack an id this consumer already has in its inbox, else call the callback → settle
+it as :mod:`pgoutbox.consumer.outcome` says:
+
+- ack (returned, ``payload.save()``d or not; or ``AlreadyReceived``);
+- dead-letter (it raised, or called ``payload.nack()``): published to ``DLQ.<queue>`` with a
+  receipt, then acked (see :mod:`pgoutbox.consumer.connection` for why not a broker DLX);
+- retry (a transient database error): Django's connections are closed, the message is
+  requeued, and the next message waits a backoff step (``reconnect_delay``) that grows while
+  the database stays away. The broker connection is kept: no reconnect storm.
+
+A lost broker connection is reopened with backoff and the subscription restored;
+unacknowledged messages come back from the broker and the inbox deduplicates them.
 stomp.py's receiver thread only queues frames, so a slow callback never starves heartbeats.
-
-Settling after the callback:
-
-- it raised → nack (``requeue: false``): RabbitMQ dead-letters the message to ``DLQ.<queue>``;
-  an ``IntegrityError`` because another consumer recorded the same id first → ack;
-- it called ``payload.save()`` → ack, after its transaction committed;
-- it returned without ``save()`` or ``nack()`` → ack, with a warning: returning normally means
-  "handled", but without an inbox row a redelivery would run the callback again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
 
-import stomp
-import stomp.exception
-from django.db import DatabaseError, IntegrityError, close_old_connections, connections
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, close_old_connections, connections
 
+from pgoutbox import metrics
 from pgoutbox.conf import Settings, get_settings
 from pgoutbox.consumer import inbox
+from pgoutbox.consumer.connection import ConsumerConnection
+from pgoutbox.consumer.correlation import correlation_id
+from pgoutbox.consumer.outcome import Outcome, outcome_of
 from pgoutbox.consumer.payload import Payload
 from pgoutbox.errors import TransportUnavailable
 from pgoutbox.policy import reconnect_delay
-from pgoutbox.transports.stomp import (
-    ConnectionState,
-    close_connection,
-    new_connection,
-    start_connection,
-)
 
 logger = logging.getLogger(__name__)
 
 _SUBSCRIPTION_ID = "pgoutbox-consumer"
 _POLL_SECONDS = 0.2
+_DECLARED_OTHERWISE = (
+    "queue %s exists with other arguments than this subscription's (e.g. x-dead-letter-* set "
+    "by django-outbox-pattern's consumer): delete it once (rabbitmqctl delete_queue), or "
+    "consume it as it is through /amq/queue/%s"
+)
 
 
 def queue_name_of(destination: str, queue_name: str | None = None) -> str:
-    """The queue a subscription reads: ``queue_name``, else the destination's last segment."""
+    """The queue a subscription reads: ``queue_name``, else the destination's last segment.
+    It is also the consumer's name in the inbox (the dedupe key's first half)."""
     return queue_name or destination.rstrip("/").rsplit("/", 1)[-1]
 
 
 def subscribe_headers(settings: Settings, destination: str, queue: str) -> dict[str, str]:
-    """SUBSCRIBE headers: ``CONSUMER_QUEUE_HEADERS``, ``prefetch-count``, dead-lettering to
-    ``DLQ.<queue>`` through the default exchange, and ``x-queue-name`` for ``/exchange/`` and
-    ``/topic/`` destinations (RabbitMQ declares and binds a queue of that name)."""
-    headers = {
-        **dict(settings.consumer_queue_headers),
-        "prefetch-count": str(settings.consumer_prefetch),
-        "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": f"DLQ.{queue}",
-    }
+    """SUBSCRIBE headers: ``CONSUMER_QUEUE_HEADERS``, ``prefetch-count``, and ``x-queue-name``
+    for ``/exchange/`` and ``/topic/`` destinations (RabbitMQ declares and binds a queue of
+    that name). No dead-letter arguments: see :mod:`pgoutbox.consumer.connection`.
+
+    Raises ``ImproperlyConfigured`` for queue arguments (``x-...``) on a ``/queue/``
+    destination: every plain SEND to it would then fail (``PRECONDITION_FAILED``).
+    """
+    own = dict(settings.consumer_queue_headers)
+    if destination.startswith("/queue/"):
+        arguments = sorted(k for k in own if k.lower().startswith("x-"))
+        if arguments:
+            raise ImproperlyConfigured(
+                f"PGOUTBOX['CONSUMER_QUEUE_HEADERS'] has queue arguments {arguments}: RabbitMQ "
+                f"would refuse every plain SEND to {destination} (PRECONDITION_FAILED); set "
+                "them with a broker policy instead"
+            )
+    headers = {**own, "prefetch-count": str(settings.consumer_prefetch)}
     if destination.startswith(("/exchange/", "/topic/")):
         headers["x-queue-name"] = queue
     return headers
-
-
-class _Connection(ConnectionState):
-    """One STOMP connection: frames of our subscription are queued for the main thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__()
-        self.settings = settings
-        self.frames: queue.Queue[Any] = queue.Queue()
-        self.errors: list[str] = []
-        self.conn = new_connection(settings)
-        self.conn.set_listener("pgoutbox-consumer", self)
-
-    def on_error(self, frame: Any) -> None:
-        with self.changed:
-            self.errors.append(frame.headers.get("message", "broker sent ERROR"))
-            self.changed.notify_all()
-
-    def on_message(self, frame: Any) -> None:
-        if frame.headers.get("subscription") == _SUBSCRIPTION_ID:
-            self.frames.put(frame)
-
-    def open(self) -> None:
-        """Connect; raise ``TransportUnavailable`` when the broker is unreachable or refuses."""
-        start_connection(self.conn, self.settings)
-        self._wait(lambda: self.connected, "no CONNECTED frame in time")
-
-    def request(self, send: Callable[[str], None], receipt: str) -> None:
-        """Send one frame asking for ``receipt`` and wait for it (an ERROR raises)."""
-        try:
-            send(receipt)
-        except (stomp.exception.StompException, OSError) as exc:
-            raise TransportUnavailable(f"STOMP frame not sent: {exc!r}") from exc
-        self._wait(lambda: receipt in self.receipts, f"no receipt {receipt!r} in time")
-
-    def _wait(self, done: Callable[[], bool], timeout_reason: str) -> None:
-        with self.changed:
-            self.changed.wait_for(
-                lambda: done() or self.disconnected or bool(self.errors),
-                self.settings.stomp_connect_timeout,
-            )
-            if done() and not self.errors:
-                return
-            reason = "; ".join(self.errors) or (
-                "connection lost" if self.disconnected else timeout_reason
-            )
-        raise TransportUnavailable(f"STOMP broker: {reason}")
-
-    def settle(self, headers: Mapping[str, str], *, accept: bool) -> None:
-        """ACK or NACK (``requeue: false``) one message; a lost connection is only logged:
-        the broker redelivers the message and the inbox deduplicates it."""
-        ack_id = headers.get("ack") or headers["message-id"]
-        try:
-            if accept:
-                self.conn.ack(ack_id)
-            else:
-                # The literal lowercase "false": some RabbitMQ versions read "False" as true.
-                self.conn.nack(ack_id, requeue="false")
-        except (stomp.exception.StompException, OSError) as exc:
-            logger.warning("could not %s a message: %r", "ack" if accept else "nack", exc)
-
-    def close(self) -> None:
-        close_connection(self.conn)
 
 
 class Subscriber:
@@ -133,7 +82,8 @@ class Subscriber:
     ``callback(payload)`` until :meth:`run`'s stop event is set.
 
     ``subscribed`` is set while the subscription is active. The callback runs on the thread
-    that called :meth:`run`, with Django's connections of that thread.
+    that called :meth:`run`, with Django's connections of that thread. Raises
+    ``ImproperlyConfigured`` for queue headers a plain producer would contradict.
     """
 
     def __init__(
@@ -148,127 +98,153 @@ class Subscriber:
         self.destination = destination
         self.queue = queue_name_of(destination, queue_name)
         self.settings = settings or get_settings()
+        self.headers = subscribe_headers(self.settings, destination, self.queue)
         self.using = self.settings.database
         self.subscribed = threading.Event()
+        self._db_failures = 0
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; the message in hand is finished first. Never raises
-        for a broker outage: it reconnects with backoff."""
-        failures = 0
+        for a broker or database outage: it waits with backoff and carries on."""
+        broker_failures = 0
         try:
             while not stop.is_set():
-                connection = _Connection(self.settings)
+                if broker_failures:
+                    stop.wait(reconnect_delay(broker_failures, self.settings))
+                    if stop.is_set():
+                        break
+                connection = ConsumerConnection(self.settings, _SUBSCRIPTION_ID)
                 try:
-                    self._subscribe(connection)
+                    connection.open()
+                    connection.subscribe(self.destination, self.headers)
                 except TransportUnavailable as exc:
                     connection.close()
-                    failures += 1
-                    delay = reconnect_delay(failures, self.settings)
-                    logger.warning("broker unavailable, retrying in %.1fs: %s", delay, exc)
-                    stop.wait(delay)
+                    broker_failures += 1
+                    logger.warning("broker unavailable (attempt %d): %s", broker_failures, exc)
+                    if "inequivalent arg" in str(exc):
+                        logger.error(_DECLARED_OTHERWISE, self.queue, self.queue)
                     continue
-                failures = 0
+                self.subscribed.set()
+                logger.info("subscribed to %s (queue %s)", self.destination, self.queue)
                 try:
-                    self._consume(connection, stop)
+                    handled = self._consume(connection, stop)
                 finally:
                     self.subscribed.clear()
                     connection.close()
+                # A connection lost before it settled anything counts as a failure in a row.
+                broker_failures = 0 if stop.is_set() else (1 if handled else broker_failures + 1)
         finally:
-            connections.close_all()  # this thread's connections only
+            _close_connections()
         logger.info("consumer stopped", extra={"destination": self.destination})
 
-    def _subscribe(self, connection: _Connection) -> None:
-        connection.open()
-        conn, dlq = connection.conn, f"/queue/DLQ.{self.queue}"
-        # Declare the DLQ (durable, kept; x-expires as the queue's) by subscribing once;
-        # nothing is acked on it, so a message delivered then goes back when we unsubscribe.
-        dlq_headers = {"durable": "true", "auto-delete": "false", "prefetch-count": "1"}
-        expires = dict(self.settings.consumer_queue_headers).get("x-expires")
-        if expires is not None:
-            dlq_headers["x-expires"] = expires
-        connection.request(
-            lambda r: conn.subscribe(
-                dlq, id="pgoutbox-dlq", ack="client-individual", headers=dlq_headers, receipt=r
-            ),
-            "dlq-declared",
-        )
-        connection.request(lambda r: conn.unsubscribe(id="pgoutbox-dlq", receipt=r), "dlq-done")
-        headers = subscribe_headers(self.settings, self.destination, self.queue)
-        connection.request(
-            lambda r: conn.subscribe(
-                self.destination,
-                id=_SUBSCRIPTION_ID,
-                ack="client-individual",
-                headers=headers,
-                receipt=r,
-            ),
-            "subscribed",
-        )
-        self.subscribed.set()
-        logger.info("subscribed to %s (queue %s)", self.destination, self.queue)
-
-    def _consume(self, connection: _Connection, stop: threading.Event) -> None:
+    def _consume(self, connection: ConsumerConnection, stop: threading.Event) -> int:
+        """Handle messages until ``stop`` or the connection is lost; return how many."""
+        handled = 0
         while not stop.is_set():
             try:
                 frame = connection.frames.get(timeout=_POLL_SECONDS)
             except queue.Empty:
-                if connection.disconnected or connection.errors:
-                    reason = "; ".join(connection.errors) or "connection lost"
-                    logger.warning("STOMP connection lost (%s); reconnecting", reason)
-                    return
+                if connection.lost is not None:
+                    logger.warning("STOMP connection lost (%s); reconnecting", connection.lost)
+                    return handled
                 continue
-            if not self._handle(connection, frame.headers, frame.body):
-                return
+            try:
+                self._handle(connection, frame.headers, frame.body, stop)
+            except TransportUnavailable as exc:
+                logger.warning("STOMP connection unusable (%s); reconnecting", exc)
+                return handled
+            handled += 1
+        return handled
 
-    def _handle(self, connection: _Connection, headers: Mapping[str, str], body: bytes) -> bool:
-        """Process one message; False when the connection must be reopened."""
+    def _handle(
+        self,
+        connection: ConsumerConnection,
+        headers: Mapping[str, str],
+        body: bytes,
+        stop: threading.Event,
+    ) -> None:
         close_old_connections()
         message_id = inbox.message_id_of(headers)
         try:
-            duplicate = inbox.already_received(message_id, using=self.using)
+            duplicate = inbox.already_received(self.queue, message_id, using=self.using)
         except DatabaseError as exc:
-            # Leave the message unsettled: the broker redelivers it after the reconnect.
-            logger.error("database unavailable, message left to redelivery: %s", exc)
-            close_old_connections()
-            return False
+            self._retry_later(connection, headers, message_id, exc, stop)
+            return
         if duplicate:
             logger.info("message %s already received; acked and skipped", message_id)
-            connection.settle(headers, accept=True)
-            return True
+            connection.ack(headers)
+            metrics.observe_consumed("duplicate")
+            return
         payload = Payload(
             raw_body=body,
             headers=headers,
             message_id=message_id,
-            using=self.using,
-            ack=lambda: connection.settle(headers, accept=True),
-            nack=lambda: connection.settle(headers, accept=False),
+            consumer=self.queue,
+            ack=lambda: connection.ack(headers),
         )
-        try:
-            self.callback(payload)
-        except IntegrityError:
-            close_old_connections()
-            if self._recorded_elsewhere(message_id):
-                logger.info("message %s recorded by another consumer; acked", message_id)
-                payload.ack()
-            else:
-                logger.exception("callback failed on message %s; nacked", message_id)
-                payload.nack()
-            return True
-        except Exception:
-            logger.exception("callback failed on message %s; nacked (to the DLQ)", message_id)
-            payload.nack()
-            return True
-        if not (payload.saved or payload.acked or payload.nacked):
-            logger.warning(
-                "callback returned without payload.save() or payload.nack() on message %s: "
-                "acked, but a redelivery would run the callback again",
+        error: Exception | None = None
+        with correlation_id(headers):
+            try:
+                self.callback(payload)
+            except Exception as exc:
+                error = exc
+        outcome = outcome_of(error, acked=payload.acked, nacked=payload.nacked)
+        if outcome is Outcome.RETRY:
+            assert error is not None
+            self._retry_later(connection, headers, message_id, error, stop)
+            return
+        self._db_failures = 0
+        if outcome is Outcome.DEAD_LETTER:
+            reason = "payload.nack()" if payload.nacked else repr(error)
+            connection.dead_letter(headers, body, queue_name=self.queue, reason=reason)
+            logger.error(
+                "message %s dead-lettered to DLQ.%s: %s",
                 message_id,
+                self.queue,
+                reason,
+                exc_info=error if not payload.nacked else None,
             )
-        payload.ack()
-        return True
+            metrics.observe_consumed("nacked")
+        elif outcome is Outcome.DUPLICATE:
+            logger.info("message %s already recorded by this consumer; acked", message_id)
+            payload.ack()
+            metrics.observe_consumed("duplicate")
+        elif outcome is Outcome.ACK:
+            if not payload.saved:
+                logger.warning(
+                    "callback returned without payload.save() or payload.nack() on message "
+                    "%s: acked, but a redelivery would run the callback again",
+                    message_id,
+                )
+            payload.ack()
+            metrics.observe_consumed("handled")
 
-    def _recorded_elsewhere(self, message_id: str) -> bool:
-        try:
-            return inbox.already_received(message_id, using=self.using)
-        except DatabaseError:
-            return False
+    def _retry_later(
+        self,
+        connection: ConsumerConnection,
+        headers: Mapping[str, str],
+        message_id: str,
+        error: BaseException,
+        stop: threading.Event,
+    ) -> None:
+        """A transient database error: recycle this thread's connections, requeue the
+        message, and wait one backoff step before taking the next message."""
+        _close_connections()
+        self._db_failures += 1
+        delay = reconnect_delay(self._db_failures, self.settings)
+        logger.warning(
+            "database unavailable (%s): message %s requeued; next message in %.1fs",
+            " ".join(str(error).split()) or type(error).__name__,
+            message_id,
+            delay,
+            extra={"consumer": self.queue, "attempt": self._db_failures},
+        )
+        connection.requeue(headers)
+        stop.wait(delay)
+
+
+def _close_connections() -> None:
+    """Close this thread's Django connections (a broken one is replaced on next use)."""
+    for connection in connections.all(initialized_only=True):
+        with contextlib.suppress(DatabaseError):
+            connection.close()

@@ -28,7 +28,7 @@ from typing import Any, TypeVar, overload
 
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 
-from pgoutbox import registry, signals
+from pgoutbox import metrics, registry, signals
 from pgoutbox.call_runner import run_call
 from pgoutbox.conf import PUBLISH_STRATEGIES, get_settings
 from pgoutbox.errors import InvalidEventError, SerializationError
@@ -196,12 +196,12 @@ def run_after_commit(
         return
     if not result.ran:
         return  # a relay holds it, ran it or tried it: it is the relay's now
-    if result.failure is None:
-        outcome = signals.event_published
-    elif result.failure.dead:
-        outcome = signals.event_permanently_failed
-    else:
-        outcome = signals.event_failed_to_publish
+    metrics.observe_call(result.outcome)
+    outcome = {
+        "done": signals.event_published,
+        "failed": signals.event_failed_to_publish,
+        "dead": signals.event_permanently_failed,
+    }[result.outcome]
     # After the atomic block: runs now, or after the commit of an enclosing one.
     transaction.on_commit(
         functools.partial(signals.send_event_signal, outcome, func, args), using=alias

@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from django.db import close_old_connections, connections
 
-from pgoutbox import signals
+from pgoutbox import metrics, signals
 from pgoutbox.call_runner import CallResult, describe_lost, run_call
 from pgoutbox.conf import Settings
 from pgoutbox.errors import DatabaseError
@@ -154,8 +154,10 @@ class CallLane:
             logger.error("dead-lettering call event %s: %s", row.id, call)
             failure = on_failure(call, True)
             self.store.record_failures([failure])
-            self._signal(None, (), failure)
-            return CallResult(ran=True, failure=failure)
+            result = CallResult(ran=True, failure=failure)
+            metrics.observe_call(result.outcome)
+            self._signal(None, (), result)
+            return result
         alias = self._alias_of(row)
         close_old_connections()
         try:
@@ -179,7 +181,8 @@ class CallLane:
         finally:
             close_old_connections()
         if result.ran:
-            self._signal(call.function, call.args, result.failure)
+            metrics.observe_call(result.outcome)
+            self._signal(call.function, call.args, result)
         return result
 
     def _record_lost(self, failure: Failure) -> None:
@@ -235,11 +238,10 @@ class CallLane:
         return rule, lambda: went_on[0]
 
     @staticmethod
-    def _signal(function: Any, args: Any, failure: Failure | None) -> None:
-        if failure is None:
-            signal = signals.event_published_by_events_relay
-        elif failure.dead:
-            signal = signals.event_permanently_failed_by_events_relay
-        else:
-            signal = signals.event_failed_to_publish_by_events_relay
+    def _signal(function: Any, args: Any, result: CallResult) -> None:
+        signal = {
+            "done": signals.event_published_by_events_relay,
+            "failed": signals.event_failed_to_publish_by_events_relay,
+            "dead": signals.event_permanently_failed_by_events_relay,
+        }[result.outcome]
         signals.send_event_signal(signal, function, args)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pgoutbox import metrics
 from pgoutbox.conf import Settings
 from pgoutbox.errors import TransportUnavailable
 from pgoutbox.policy import Failure, dies, reconnect_delay, retry_delay
@@ -101,6 +102,15 @@ class MessageLane:
             self.retry_at = 0.0
         store.finish_batch(outcome.confirmed, failures)
         self._in_flight = None
+        metrics.observe_batch(
+            size=len(claim.rows),
+            published=len(outcome.confirmed),
+            failed=sum(not f.dead for f in failures),
+            dead=sum(f.dead for f in failures),
+        )
+        metrics.observe_published(
+            row.created_at for row in claim.rows if row.id in outcome.confirmed and row.created_at
+        )
         if failures:
             logger.warning(
                 "batch of %d: %d delivered, %d failed",

@@ -45,6 +45,7 @@ class EventRow:
     function: str | None = None  # kind 'call': the registered function's import path
     args: Any = None  # kind 'call': {"args": [...], "kwargs": {...}, "using": alias}
     lease: datetime.datetime | None = None
+    created_at: datetime.datetime | None = None  # messages: for the commit-to-publish metric
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ _ROW_FIELDS = (
     "attempts",
     "function",
     "args",
+    "created_at",
 )
 
 
@@ -147,7 +149,7 @@ class CallStore:
             for *fields, due, is_head in cur.fetchall():
                 if not due or (not rows and not is_head):
                     break
-                rows.append(EventRow(**dict(zip(_ROW_FIELDS, fields, strict=True))))
+                rows.append(EventRow(**dict(zip(_ROW_FIELDS, fields, strict=False))))
             if not rows:
                 return []
             cur.execute(query("lease_ids"), {"ids": [r.id for r in rows], "lease": lease})

@@ -20,14 +20,24 @@ def _parse_queries(text: str) -> dict[str, str]:
 
 
 @functools.cache
-def queries(file: str = "queries.sql") -> dict[str, str]:
-    """Return every named query of one file of this folder (queries.sql), parsed once."""
-    return _parse_queries((Path(__file__).parent / file).read_text(encoding="utf-8"))
+def queries() -> dict[str, str]:
+    """Return every named query of this folder's ``.sql`` files, parsed once.
+
+    ``queries.sql`` holds the producer's and the relay's; ``operations.sql`` what operators'
+    tools read (admin, checks, metrics). A name defined twice is an error, not a silent override.
+    """
+    found: dict[str, str] = {}
+    for path in sorted(Path(__file__).parent.glob("*.sql")):
+        for name, body in _parse_queries(path.read_text(encoding="utf-8")).items():
+            if name in found:
+                raise ValueError(f"query {name!r} is defined twice (again in {path.name})")
+            found[name] = body
+    return found
 
 
-def query(name: str, file: str = "queries.sql") -> str:
+def query(name: str) -> str:
     """Return the SQL of one named query; KeyError names an unknown one."""
-    return queries(file)[name]
+    return queries()[name]
 
 
 def migrations_dir() -> Path:

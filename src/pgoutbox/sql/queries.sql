@@ -21,7 +21,7 @@ WITH claimed AS (
     WHERE before < %(max_bytes)s
 )
 SELECT e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers, e.message_id,
-       e.attempts, e.function, e.args, (SELECT count(*) FROM claimed) AS claimed
+       e.attempts, e.function, e.args, e.created_at, (SELECT count(*) FROM claimed) AS claimed
 FROM pgoutbox_event e JOIN within USING (id)
 ORDER BY e.id
 
@@ -184,11 +184,9 @@ ORDER BY id DESC
 LIMIT %(limit)s
 
 -- name: status_database
--- The trigger (installed / disabled / missing), the NOTIFY mode this database's sessions get,
--- the NOTIFY queue usage and the relay sessions connected (application_name 'pgoutbox').
+-- The NOTIFY mode this database's sessions get, the NOTIFY queue usage and the relay sessions
+-- connected (application_name 'pgoutbox'); the trigger is pgoutbox.schema's business.
 SELECT
-    (SELECT tgenabled FROM pg_trigger
-     WHERE tgrelid = 'pgoutbox_event'::regclass AND tgname = 'pgoutbox_notify_v2') AS trigger,
     coalesce(nullif(current_setting('pgoutbox.notify', true), ''), 'on') AS notify_mode,
     pg_notification_queue_usage() AS notify_queue_usage,
     (SELECT count(*) FROM pg_stat_activity
@@ -257,3 +255,14 @@ SELECT set_config('idle_in_transaction_session_timeout', %(idle_ms)s, false),
        set_config('tcp_keepalives_idle', '20', false),
        set_config('tcp_keepalives_interval', '5', false),
        set_config('tcp_keepalives_count', '4', false)
+
+-- name: insert_received
+-- payload.save(): the consumer's inbox row, in the callback's transaction. No row back means
+-- this consumer already recorded the message id (a concurrent insert is waited for first).
+INSERT INTO pgoutbox_received
+    (consumer, message_id, destination, body, headers, status, processed_at)
+VALUES
+    (%(consumer)s, %(message_id)s, %(destination)s, %(body)s, %(headers)s::jsonb, %(status)s,
+     now())
+ON CONFLICT (consumer, message_id) DO NOTHING
+RETURNING id, received_at, processed_at

@@ -6,13 +6,17 @@ import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import connections
 
+from pgoutbox import metrics
+from pgoutbox.conf import get_settings
 from pgoutbox.runner import build_relays, relay_options, run_relays
 from pgoutbox.shutdown import stop_on_signals
 
 
 class Command(BaseCommand):
     help = "Wake on NOTIFY (and every poll interval) and publish committed outbox events."
+    requires_system_checks = ()  # run in handle(), with the relay's database
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--stream", action="append", default=[], help="only these streams")
@@ -21,9 +25,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--database", action="append", default=[], help="alias to serve (repeatable)"
         )
+        parser.add_argument(
+            "--metrics-port", type=metrics.port_number, help="serve /metrics (METRICS_PORT)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        settings = get_settings()
         relays = build_relays(relay_options(options), listen=True)
+        # Schema errors stop it; warnings are shown. The relays use connections of their own.
+        self.check(databases=[relay.alias for relay in relays])
+        connections.close_all()
+        stop_metrics = metrics.serve_relay_metrics(options["metrics_port"], settings)
         stop = threading.Event()
         stop_on_signals(stop)
-        run_relays(relays, stop)
+        try:
+            run_relays(relays, stop)
+        finally:
+            stop_metrics()

@@ -8,8 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.module_loading import import_string
 
+from pgoutbox import metrics
+from pgoutbox.consumer.stopping import stop_on_signals
 from pgoutbox.consumer.subscriber import Subscriber
-from pgoutbox.shutdown import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -19,6 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("callback", help="dotted path to a function taking a Payload")
         parser.add_argument("destination", help="STOMP destination, e.g. /exchange/saga/order.v1")
         parser.add_argument("queue_name", nargs="?", help="default: the destination's last part")
+        parser.add_argument("--metrics-port", type=metrics.port_number, help="serve /metrics")
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["callback"]
@@ -29,6 +31,10 @@ class Command(BaseCommand):
         if not callable(callback):
             raise CommandError(f"{path!r} is not callable")
         subscriber = Subscriber(callback, options["destination"], options["queue_name"])
+        stop_metrics = metrics.serve_consumer_metrics(options["metrics_port"])
         stop = threading.Event()
         stop_on_signals(stop)
-        subscriber.run(stop)
+        try:
+            subscriber.run(stop)
+        finally:
+            stop_metrics()
