@@ -100,7 +100,7 @@ def test_psql_on_a_database_migrated_without_django(empty_database, stomp_consum
     migrations = sorted(
         p for p in migrations_dir().glob("*.sql") if not p.name.endswith(".down.sql")
     )
-    assert [p.name[:4] for p in migrations] == ["0001", "0002", "0003", "0004"]
+    assert "0004_plain_sql_producers.sql" in [p.name for p in migrations]
     for path in migrations:
         _psql(empty_database, "-f", str(path))
     queue = consumer.destination
