@@ -26,7 +26,7 @@ from benchmarks.infra import PG, ProcessMonitor, Run, percentiles, stop_process
 
 SCRIPT = """\
 \\set r random(1, 100)
-INSERT INTO pgoutbox_event (destination, body)
+INSERT INTO pgoutbox_event (destination, body_bytes)
 VALUES (CASE WHEN :r = 1 THEN :probe ELSE :sink END,
         convert_to(extract(epoch FROM clock_timestamp())::text, 'UTF8'));
 """

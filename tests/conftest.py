@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
 from psycopg import sql
 
@@ -53,11 +56,23 @@ def relay_thread(
     yield from closing_factory(make, RelayThread.stop)
 
 
+@pytest.fixture
+def empty_database() -> Iterator[dict[str, Any]]:
+    """A new, empty database on the test server (psycopg connection parameters); dropped after."""
+    db = settings.DATABASES["default"]
+    params = {"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "dbname": "postgres"}
+    name = f"pgoutbox_scratch_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield {**params, "dbname": name}
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def pgbouncer(django_db_setup: None) -> Iterator[PgBouncer]:
     """PgBouncer in transaction mode on the "bouncer" alias's port, for the whole session;
     stopped before the test database is dropped (its pooled sessions would keep it open)."""
-    from django.conf import settings
 
     target = settings.DATABASES["default"]
     bouncer = PgBouncer(settings.PGBOUNCER_PORT, target["HOST"], int(target["PORT"])).start()

@@ -175,8 +175,12 @@ class OutboxEventAdmin(FastAdmin):
             queryset = queryset.defer("body", "headers", "args")
         return queryset
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6.1 passes action_location (and warns about overrides without it); 5.2 does not.
+        parent = super().get_actions
+        actions: dict[str, Any] = (
+            parent(request) if action_location is None else parent(request, action_location)  # type: ignore[call-arg]
+        )
         actions.pop("delete_selected", None)  # it would delete pending events too: use purge
         return actions
 

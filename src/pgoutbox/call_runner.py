@@ -25,6 +25,9 @@ from pgoutbox.sql import query
 
 logger = logging.getLogger(__name__)
 
+# Django 6.1 renamed transaction.savepoint() (deprecated) to savepoint_create().
+_savepoint_create = getattr(transaction, "savepoint_create", transaction.savepoint)
+
 # Given the error text and whether the exception is final (NON_RETRYABLE_EXCEPTIONS, an invalid
 # row), return the failure to record: the caller knows the attempts and the stream's policy.
 FailureRule = Callable[[str, bool], Failure]
@@ -80,7 +83,7 @@ def run_call(
         # A savepoint of our own rather than a nested atomic(): what the function raises is
         # its failure; what the savepoint's release raises is the database's, and ends this
         # transaction (the caller then has the row's lease or pending state to fall back on).
-        savepoint = transaction.savepoint(using=alias)
+        savepoint = _savepoint_create(using=alias)
         try:
             function(*args, **kwargs)
         except BaseException as exc:  # user code: every exception is the call's failure

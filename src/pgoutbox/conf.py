@@ -23,7 +23,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from pgoutbox.compat import jaiminho, outbox_pattern
+from pgoutbox.compat.jaiminho import translation as jaiminho
+from pgoutbox.compat.outbox_pattern import translation as outbox_pattern
 
 SETTINGS_NAME = "PGOUTBOX"
 
@@ -406,23 +407,44 @@ _AMQP_TLS_KEYS = (
 )
 
 
-# Settings dicts of the libraries pgoutbox replaces, each with the function that translates it
-# into PGOUTBOX keys (raising ImproperlyConfigured naming the key it cannot map). PGOUTBOX wins
-# over them, key by key, so users can switch by renaming one dict at a time.
-COMPAT_SOURCES: tuple[tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]], ...] = (
-    ("DJANGO_OUTBOX_PATTERN", outbox_pattern.translate),
-    ("JAIMINHO_CONFIG", jaiminho.translate),
+# Settings dicts of the libraries pgoutbox replaces: each name, the pure function translating it
+# into PGOUTBOX keys (raising ImproperlyConfigured for a key it cannot map), and the key of that
+# dict each PGOUTBOX key came from. PGOUTBOX wins over them, key by key, so users can switch by
+# renaming one dict at a time.
+COMPAT_SOURCES: tuple[
+    tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]], Mapping[str, str]], ...
+] = (
+    (outbox_pattern.SETTING, outbox_pattern.translate, outbox_pattern.SOURCES),
+    (jaiminho.SETTING, jaiminho.translate, jaiminho.SOURCES),
 )
+
+
+def translate_compat(
+    name: str,
+    translate: Callable[[Mapping[str, Any]], dict[str, Any]],
+    sources: Mapping[str, str],
+    raw: Any,
+) -> dict[str, Any]:
+    """Return the PGOUTBOX keys the settings dict ``name`` (``raw``) stands for, each value
+    validated by pgoutbox's rule; an ``ImproperlyConfigured`` names both keys."""
+    translated = translate(raw)
+    for key, value in translated.items():
+        try:
+            parse_settings({key: value})
+        except ImproperlyConfigured as exc:
+            source = sources.get(key, key)
+            raise ImproperlyConfigured(f"{name}[{source!r}] (pgoutbox's {key}): {exc}") from exc
+    return translated
 
 
 @functools.cache
 def get_settings() -> Settings:
     """Return the validated settings, built from ``settings.PGOUTBOX`` on first use."""
     raw: dict[str, Any] = {}
-    for name, translate in COMPAT_SOURCES:
+    for name, translate, sources in COMPAT_SOURCES:
         compat = getattr(django_settings, name, None)
         if compat is not None:
-            raw.update(translate(compat))
+            raw.update(translate_compat(name, translate, sources, compat))
     own = getattr(django_settings, SETTINGS_NAME, {})
     if not isinstance(own, Mapping):
         return parse_settings(own)  # raises, naming the setting
@@ -431,5 +453,5 @@ def get_settings() -> Settings:
 
 @receiver(setting_changed)
 def _drop_cached_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting == SETTINGS_NAME or any(setting == name for name, _ in COMPAT_SOURCES):
+    if setting == SETTINGS_NAME or any(setting == name for name, _, _ in COMPAT_SOURCES):
         get_settings.cache_clear()

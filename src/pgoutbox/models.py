@@ -18,7 +18,8 @@ class OutboxEvent(models.Model):
     stream = models.TextField(default="", blank=True)
     kind = models.TextField(default="message")
     destination = models.TextField(null=True, blank=True)
-    body = models.BinaryField(default=b"")
+    # The column "body" (text) is for plain-SQL producers; a trigger moves it into body_bytes.
+    body = models.BinaryField(default=b"", db_column="body_bytes")
     headers = models.JSONField(default=dict)
     function = models.TextField(null=True, blank=True)
     args = models.JSONField(null=True, blank=True)

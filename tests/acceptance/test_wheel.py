@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 import zipfile
 from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
 
 from tests.support.relay_runner import ROOT
 
@@ -26,24 +24,13 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql",
 """
 
 
-@pytest.fixture
-def empty_database():
-    db = settings.DATABASES["default"]
-    params = {"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "dbname": "postgres"}
-    name = f"pgoutbox_wheel_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(**params, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield {**params, "dbname": name}
-    with psycopg.connect(**params, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
 def _run(*args: str | Path, **kwargs) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kwargs)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
+@pytest.mark.packaging
 def test_wheel_installs_and_migrates_an_empty_database(tmp_path, empty_database):
     _run(sys.executable, "-m", "build", "--wheel", "--outdir", tmp_path / "dist", ROOT, timeout=300)
     [wheel] = (tmp_path / "dist").glob("pgoutbox-*.whl")
@@ -73,6 +60,6 @@ def test_wheel_installs_and_migrates_an_empty_database(tmp_path, empty_database)
     with psycopg.connect(**empty_database) as conn:
         conn.execute("INSERT INTO pgoutbox_event (destination, body) VALUES ('/queue/x', 'y')")
         triggers = conn.execute(
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'pgoutbox_event'::regclass"
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'pgoutbox_event'::regclass ORDER BY 1"
         ).fetchall()
-    assert triggers == [("pgoutbox_notify_v2",)]
+    assert triggers == [("pgoutbox_body_v1",), ("pgoutbox_notify_v2",)]

@@ -141,3 +141,24 @@ def test_serialization_error_rolls_back_the_model_row():
         model.objects.create(reference="never saved")
     assert not Order.objects.exists()
     assert not OutboxEvent.objects.exists()
+
+
+def test_publishing_a_model_again_replaces_its_events_instead_of_stacking():
+    model = _order_proxy("RedecoratedOrder", pgoutbox.Config("/topic/first"))
+    for n in range(7):
+        model = pgoutbox.publish([pgoutbox.Config(f"/topic/again-{n}")])(model)
+    model.objects.create(reference="once")
+    assert [e.destination for e in OutboxEvent.objects.all()] == ["/topic/again-6"]
+    assert Order.objects.get().reference == "once"
+
+
+def test_a_subclass_of_a_published_model_keeps_its_parents_events_when_published():
+    model = _order_proxy("PublishedParentOrder", pgoutbox.Config("/topic/parent"))
+    meta = type("Meta", (), {"proxy": True, "app_label": "app"})
+    child = type("PublishedChildOrder", (model,), {"__module__": __name__, "Meta": meta})
+    child = pgoutbox.publish([pgoutbox.Config("/topic/child")])(child)
+    child.objects.create(reference="child")
+    assert sorted(e.destination for e in OutboxEvent.objects.all()) == [
+        "/topic/child",
+        "/topic/parent",
+    ]

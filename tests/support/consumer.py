@@ -116,8 +116,10 @@ class StompProducer(stomp.ConnectionListener):  # type: ignore[misc]
         assert receipt in self.receipts, f"no receipt for the SEND to {destination}"
 
     def close(self) -> None:
+        # RabbitMQ closes the connection after an ERROR frame: it may be gone already.
         if self.conn.is_connected():
-            self.conn.disconnect()
+            with contextlib.suppress(OSError):
+                self.conn.disconnect()
 
 
 def send_raw(

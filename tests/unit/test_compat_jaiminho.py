@@ -66,15 +66,24 @@ def test_unknown_key_is_refused_with_a_hint():
         translate({"PUBLISH_STRATEGYY": "keep-order"})
 
 
-def test_bad_values_name_both_keys():
-    with pytest.raises(ImproperlyConfigured, match=r"JAIMINHO_CONFIG\['PUBLISH_STRATEGY'\]"):
-        translate({"PUBLISH_STRATEGY": "fire-and-forget"})
-    with pytest.raises(ImproperlyConfigured, match=r"TIME_TO_DELETE.*timedelta"):
-        translate({"TIME_TO_DELETE": 7})
-    with pytest.raises(ImproperlyConfigured, match="JSONEncoder"):
-        translate({"DEFAULT_ENCODER": dict})
-    with pytest.raises(ImproperlyConfigured, match="must be a dict"):
-        translate(["PUBLISH_STRATEGY"])  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"PUBLISH_STRATEGY": "fire-and-forget"}, r"JAIMINHO_CONFIG\['PUBLISH_STRATEGY'\]"),
+        ({"TIME_TO_DELETE": 7}, r"TIME_TO_DELETE.*timedelta"),
+        ({"DEFAULT_ENCODER": dict}, r"\['DEFAULT_ENCODER'\].*JSONEncoder"),
+        (["PUBLISH_STRATEGY"], "must be a dict"),
+    ],
+)
+def test_bad_values_name_both_keys(raw, message):
+    with override_settings(JAIMINHO_CONFIG=raw), pytest.raises(ImproperlyConfigured, match=message):
+        get_settings()
+
+
+def test_translation_is_pure_and_leaves_values_to_pgoutbox_conf():
+    assert translate({"PUBLISH_STRATEGY": "fire-and-forget"})["PUBLISH_STRATEGY"] == (
+        "fire-and-forget"
+    )
 
 
 def test_jaiminho_config_feeds_the_settings_and_pgoutbox_wins():

@@ -108,15 +108,24 @@ def test_unknown_key_is_refused_with_a_hint():
         translate({"DEFAULT_STOMP_VHOTS": "/"})
 
 
-def test_bad_value_names_both_keys():
-    with pytest.raises(
-        ImproperlyConfigured, match=r"'DEFAULT_PRODUCER_WAITING_TIME'.*POLL_INTERVAL"
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"DEFAULT_PRODUCER_WAITING_TIME": 0}, r"'DEFAULT_PRODUCER_WAITING_TIME'.*POLL_INTERVAL"),
+        (
+            {"DEFAULT_STOMP_QUEUE_HEADERS": {"prefetch-count": "many"}},
+            "'DEFAULT_STOMP_QUEUE_HEADERS'",
+        ),
+        ({"DEFAULT_EXCLUSIVE_QUEUE": "no"}, "'DEFAULT_EXCLUSIVE_QUEUE'"),
+        ({"DEFAULT_STOMP_PASSCODE": 7}, r"'DEFAULT_STOMP_PASSCODE'.*\(value hidden\)"),
+    ],
+)
+def test_bad_value_names_both_keys(raw, message):
+    with (
+        override_settings(DJANGO_OUTBOX_PATTERN=raw),
+        pytest.raises(ImproperlyConfigured, match=message),
     ):
-        translate({"DEFAULT_PRODUCER_WAITING_TIME": 0})
-    with pytest.raises(ImproperlyConfigured, match="'DEFAULT_STOMP_QUEUE_HEADERS'"):
-        translate({"DEFAULT_STOMP_QUEUE_HEADERS": {"prefetch-count": "many"}})
-    with pytest.raises(ImproperlyConfigured, match="'DEFAULT_EXCLUSIVE_QUEUE'"):
-        translate({"DEFAULT_EXCLUSIVE_QUEUE": "no"})
+        get_settings()
 
 
 def test_get_settings_reads_the_dict_and_pgoutbox_wins_key_by_key():

@@ -6,7 +6,7 @@ from pgoutbox.sql import migration_sql
 
 
 class Migration(migrations.Migration):
-    dependencies = [("pgoutbox", "0003_keep_order")]
+    dependencies = [("pgoutbox", "0004_plain_sql_producers")]
 
     operations = [
         migrations.SeparateDatabaseAndState(

@@ -21,13 +21,16 @@ from django.core import serializers
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, router, transaction
-from django.utils import timezone
 
 from pgoutbox.errors import SerializationError
+from pgoutbox.producer.encoding import dop_headers
 from pgoutbox.producer.send import send
 from pgoutbox.validation import destination_error
 
 ModelT = TypeVar("ModelT", bound=type[models.Model])
+
+# On a save() wrapper of @publish: the save() it wraps.
+_WRAPPED_SAVE = "_pgoutbox_wrapped_save"
 
 
 class Config(NamedTuple):
@@ -60,7 +63,10 @@ def publish(configs: Sequence[Config]) -> Callable[[ModelT], ModelT]:
     def decorate(cls: ModelT) -> ModelT:
         for config in configs:
             _check_config(cls, config)
-        original_save = cls.save
+        # Decorating the same class again replaces its events: wrap the save the first
+        # decoration wrapped, never a wrapper (an inherited wrapper is the parent's, kept).
+        own_save = cls.__dict__.get("save")
+        original_save = getattr(own_save, _WRAPPED_SAVE, None) or cls.save
 
         @functools.wraps(original_save)
         def save(self: models.Model, *args: Any, **kwargs: Any) -> None:
@@ -70,6 +76,7 @@ def publish(configs: Sequence[Config]) -> Callable[[ModelT], ModelT]:
                 for config in configs:
                     _write_event(self, config, using=self._state.db or using)
 
+        setattr(save, _WRAPPED_SAVE, original_save)
         cls.save = save  # type: ignore[method-assign]
         return cls
 
@@ -130,29 +137,3 @@ def _write_event(instance: models.Model, config: Config, *, using: str) -> None:
         using=using,
         message_id=message_id,
     )
-
-
-def dop_headers(message_id: uuid.UUID, destination: str) -> dict[str, str]:
-    """django-outbox-pattern's headers: ``dop-msg-id`` is the event's ``message_id`` (stable
-    across redeliveries), ``dop-msg-sent-time`` the time the event was written,
-    ``dop-correlation-id`` the current request id when ``request_id_django_log`` is installed,
-    else a new UUID."""
-    sent_time = DjangoJSONEncoder().default(timezone.now())
-    return {
-        "dop-msg-id": str(message_id),
-        "dop-msg-destination": destination,
-        "dop-msg-type": "Published",
-        "dop-msg-sent-time": str(sent_time),
-        "dop-correlation-id": _correlation_id(),
-    }
-
-
-def _correlation_id() -> str:
-    try:
-        from request_id_django_log.request_id import current_request_id
-    except ImportError:
-        return str(uuid.uuid4())
-    current = current_request_id()
-    if not current or current == "none":
-        return str(uuid.uuid4())
-    return str(current)

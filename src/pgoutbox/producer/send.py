@@ -12,7 +12,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, router
 from pgoutbox.conf import get_settings
 from pgoutbox.errors import InvalidEventError
 from pgoutbox.models import OutboxEvent
-from pgoutbox.producer.encoding import encode_body, normalize_headers
+from pgoutbox.producer.encoding import compat_headers, encode_body, normalize_headers
 from pgoutbox.sql import query
 from pgoutbox.validation import body_size_error, destination_error, headers_error, stream_error
 
@@ -25,6 +25,7 @@ def send(
     stream: str = "",
     using: str | None = None,
     message_id: uuid.UUID | None = None,
+    compat: str | None = None,
 ) -> uuid.UUID:
     """Record a message for ``destination``; it is published if and only if the transaction commits.
 
@@ -35,10 +36,13 @@ def send(
     size, in both cases before anything is written. Outside ``transaction.atomic()`` the row
     commits at once (Django's autocommit). ``message_id`` (default: a random one from the
     database) lets a caller put the id in its own headers before the row is written.
+    ``compat="outbox-pattern"`` adds django-outbox-pattern's ``dop-*`` headers (``dop-msg-id``
+    is the message id), for consumers still running it during a switch.
 
     The row is written on ``using``, else the alias Django's router gives for writes of outbox
     events, else ``default``: the alias of the caller's transaction.
     """
+    headers, message_id = compat_headers(compat, destination, headers, message_id)
     encoded, content_type = encode_body(body)
     all_headers = {"content-type": content_type, **normalize_headers(headers)}
     error = (

@@ -78,7 +78,8 @@ SELECT (SELECT count(*) FROM pgoutbox_event WHERE status = 'pending'),
 SELECT coalesce(max(id), 0) FROM pgoutbox_event
 
 -- name: testing_events_after
-SELECT id, kind, destination, body, headers, stream, function, args, message_id, status
+SELECT id, kind, destination, body_bytes AS body, headers, stream, function, args, message_id,
+       status
 FROM pgoutbox_event
 WHERE id > %(after)s
 ORDER BY id
@@ -87,8 +88,8 @@ ORDER BY id
 -- Due pending rows in id order; a call never tried is due even under its publish-on-commit
 -- lease (the producer's after-commit run never comes inside a test's transaction). As for the
 -- relay, a keep-order row waits while an earlier row of its stream waits for a retry.
-SELECT id, stream, kind, destination, body, headers, message_id, attempts, function, args,
-       ordered
+SELECT id, stream, kind, destination, body_bytes AS body, headers, message_id, attempts,
+       function, args, ordered
 FROM pgoutbox_event AS e
 WHERE status = 'pending'
   AND (available_at <= now() OR (kind = 'call' AND attempts = 0))

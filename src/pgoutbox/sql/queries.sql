@@ -6,7 +6,7 @@
 -- waited for. Keep-order rows are left to the ordered claim, calls to the calls lane.
 -- "claimed" counts every row locked, so the caller knows whether more are waiting.
 WITH claimed AS (
-    SELECT id, coalesce(octet_length(body), 0) AS size
+    SELECT id, coalesce(octet_length(body_bytes), 0) AS size
     FROM pgoutbox_event
     WHERE status = 'pending'
       AND kind <> 'call'  -- a kind this relay does not know is claimed here and dead-lettered
@@ -20,8 +20,8 @@ WITH claimed AS (
     SELECT id FROM (SELECT id, sum(size) OVER (ORDER BY id) - size AS before FROM claimed) s
     WHERE before < %(max_bytes)s
 )
-SELECT e.id, e.stream, e.kind, e.destination, e.body, e.headers, e.message_id, e.attempts,
-       e.function, e.args, e.created_at, (SELECT count(*) FROM claimed) AS claimed
+SELECT e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers, e.message_id,
+       e.attempts, e.function, e.args, e.created_at, (SELECT count(*) FROM claimed) AS claimed
 FROM pgoutbox_event e JOIN within USING (id)
 ORDER BY e.id
 
@@ -49,7 +49,7 @@ WHERE e.id = f.id
 SELECT pg_notification_queue_usage()
 
 -- name: insert_message
-INSERT INTO pgoutbox_event (stream, kind, destination, body, headers, message_id)
+INSERT INTO pgoutbox_event (stream, kind, destination, body_bytes, headers, message_id)
 VALUES (%(stream)s, 'message', %(destination)s, %(body)s, %(headers)s::jsonb,
         coalesce(%(message_id)s::uuid, gen_random_uuid()))
 RETURNING message_id
@@ -156,7 +156,8 @@ SELECT pg_try_advisory_xact_lock(1885831026, hashtext(%(stream)s))
 -- A keep-order stream's pending rows from its head in id order, with whether each is due. The
 -- caller keeps them up to the first one not due, and only if the first is the stream's head
 -- (a row another session holds is skipped, so a held head shows as a later first row).
-SELECT id, stream, kind, destination, body, headers, message_id, attempts, function, args,
+SELECT id, stream, kind, destination, body_bytes AS body, headers, message_id, attempts,
+       function, args,
        available_at <= now() AS due,
        id = (SELECT min(id) FROM pgoutbox_event
              WHERE stream = %(stream)s AND status = 'pending' AND ordered) AS is_head
@@ -235,8 +236,8 @@ SET attempts = e.attempts + 1,
     available_at = clock_timestamp() + make_interval(secs => %(lease)s)
 FROM due
 WHERE e.id = due.id
-RETURNING e.id, e.stream, e.kind, e.destination, e.body, e.headers, e.message_id, e.attempts,
-          e.function, e.args, e.available_at AS lease
+RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers, e.message_id,
+          e.attempts, e.function, e.args, e.available_at AS lease
 
 -- name: lease_ids
 UPDATE pgoutbox_event AS e

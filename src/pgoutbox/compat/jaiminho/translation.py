@@ -1,7 +1,8 @@
 """``settings.JAIMINHO_CONFIG`` (django-jaiminho) translated into ``PGOUTBOX`` keys.
 
-Every key of that library is accepted or refused explicitly; an unknown key is an error. Values
-are validated by pgoutbox's own rules, and an error names both keys.
+Every key of that library is accepted or refused explicitly; an unknown key is an error. A pure
+function of the dict: ``pgoutbox.conf`` validates the values it returns by pgoutbox's own rules,
+and an error names both keys (``SOURCES`` says which key each one came from).
 
 =========================  ==================================================================
 JAIMINHO_CONFIG key        in pgoutbox
@@ -44,16 +45,16 @@ _RENAMED = {
 _IGNORED = frozenset({"PERSIST_ALL_EVENTS", "SIGN_EVENTS", "VERIFY_EVENTS_SIGNATURE"})
 # jaiminho's defaults that differ from pgoutbox's, applied when the key is absent.
 _DEFAULTS = {"DELETE_AFTER_SEND": False}
+# The JAIMINHO_CONFIG key each PGOUTBOX key of translate()'s result comes from.
+SOURCES = {ours: theirs for theirs, ours in _RENAMED.items()}
 
 
 def translate(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Return the ``PGOUTBOX`` keys ``raw`` (a ``JAIMINHO_CONFIG`` dict) stands for.
 
-    Raises ``ImproperlyConfigured`` naming an unknown key (with the closest known one) or a
-    value pgoutbox would refuse under its own key.
+    Raises ``ImproperlyConfigured`` naming an unknown key (with the closest known one). The
+    values are returned as given: ``pgoutbox.conf`` validates them.
     """
-    from pgoutbox.conf import parse_settings
-
     if not isinstance(raw, Mapping):
         raise ImproperlyConfigured(f"{SETTING} must be a dict, got {type(raw).__name__}")
     known = sorted({*_RENAMED, *_IGNORED})
@@ -65,10 +66,5 @@ def translate(raw: Mapping[str, Any]) -> dict[str, Any]:
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ImproperlyConfigured(f"{SETTING}[{key!r}] is not a setting{hint}")
-        ours = _RENAMED[key]
-        try:
-            parse_settings({ours: value})
-        except ImproperlyConfigured as exc:
-            raise ImproperlyConfigured(f"{SETTING}[{key!r}]: {exc}") from exc
-        translated[ours] = value
+        translated[_RENAMED[key]] = value
     return translated

@@ -1,7 +1,8 @@
 """``settings.DJANGO_OUTBOX_PATTERN`` (django-outbox-pattern) translated into ``PGOUTBOX`` keys.
 
 Every key of that library is accepted or refused explicitly; an unknown key is an error, as in
-``PGOUTBOX``. Values are validated by pgoutbox's own rules, and an error names both keys.
+``PGOUTBOX``. A pure function of the dict: ``pgoutbox.conf`` validates the values it returns by
+pgoutbox's own rules, and an error names both keys (``SOURCES`` says where each came from).
 
 ================================================  ==========================================
 DJANGO_OUTBOX_PATTERN key                         in pgoutbox
@@ -39,7 +40,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 logger = logging.getLogger(__name__)
 
-SOURCE_NAME = "DJANGO_OUTBOX_PATTERN"
+SETTING = "DJANGO_OUTBOX_PATTERN"
+SOURCE_NAME = SETTING
 
 _RENAMED = {
     "DEFAULT_STOMP_HOST_AND_PORTS": "STOMP_HOSTS",
@@ -98,14 +100,23 @@ _IGNORED = {
 
 _QUEUE_KEYS = ("DEFAULT_STOMP_QUEUE_HEADERS", "DEFAULT_EXCLUSIVE_QUEUE")
 _KNOWN = (*_RENAMED, *_DEFAULT_ONLY, *_IGNORED, *_QUEUE_KEYS)
+# django-outbox-pattern's queue headers but prefetch-count (pgoutbox's CONSUMER_PREFETCH).
+_QUEUE_HEADERS = {"durable": "true", "auto-delete": "false"}
+
+# The DJANGO_OUTBOX_PATTERN key each PGOUTBOX key of translate()'s result comes from.
+SOURCES = {
+    **{ours: theirs for theirs, ours in _RENAMED.items()},
+    "CONSUMER_PREFETCH": "DEFAULT_STOMP_QUEUE_HEADERS",
+    "CONSUMER_QUEUE_HEADERS": "DEFAULT_STOMP_QUEUE_HEADERS",
+}
 
 
 def translate(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Return the ``PGOUTBOX`` keys ``DJANGO_OUTBOX_PATTERN`` means.
 
-    Raises ``ImproperlyConfigured`` naming the key for an unknown key, a value pgoutbox's
-    validation refuses, or a class path pgoutbox cannot honour. Keys without meaning here are
-    logged at INFO and dropped.
+    Raises ``ImproperlyConfigured`` naming the key for an unknown key or a class path pgoutbox
+    cannot honour. Keys without meaning here are logged at INFO and dropped. The values are
+    returned as given: ``pgoutbox.conf`` validates them.
     """
     if not isinstance(raw, Mapping):
         raise ImproperlyConfigured(f"{SOURCE_NAME} must be a dict, got {type(raw).__name__}")
@@ -116,7 +127,7 @@ def translate(raw: Mapping[str, Any]) -> dict[str, Any]:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ImproperlyConfigured(f"{SOURCE_NAME}[{key!r}] is not a setting{hint}")
         if key in _RENAMED:
-            translated[_RENAMED[key]] = _checked(key, _RENAMED[key], value)
+            translated[_RENAMED[key]] = value
         elif key in _DEFAULT_ONLY:
             if value != _DEFAULT_ONLY[key]:
                 raise ImproperlyConfigured(
@@ -133,11 +144,9 @@ def _queue_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     """DEFAULT_STOMP_QUEUE_HEADERS (prefetch-count split out) and DEFAULT_EXCLUSIVE_QUEUE."""
     if not any(key in raw for key in _QUEUE_KEYS):
         return {}
-    from pgoutbox.conf import Settings
-
     translated: dict[str, Any] = {}
     key = "DEFAULT_STOMP_QUEUE_HEADERS"
-    headers = dict(Settings().consumer_queue_headers)
+    headers = dict(_QUEUE_HEADERS)
     if key in raw:
         value = raw[key]
         if not isinstance(value, Mapping):
@@ -146,7 +155,7 @@ def _queue_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         prefetch = headers.pop("prefetch-count", None)
         if prefetch is not None:
             count = int(prefetch) if prefetch.isdigit() else prefetch
-            translated["CONSUMER_PREFETCH"] = _checked(key, "CONSUMER_PREFETCH", count)
+            translated["CONSUMER_PREFETCH"] = count
     if "DEFAULT_EXCLUSIVE_QUEUE" in raw:
         exclusive = raw["DEFAULT_EXCLUSIVE_QUEUE"]
         if not isinstance(exclusive, bool):
@@ -154,23 +163,10 @@ def _queue_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
                 f"{SOURCE_NAME}['DEFAULT_EXCLUSIVE_QUEUE'] must be True or False, got {exclusive!r}"
             )
         headers["exclusive"] = _header_text(exclusive)
-    translated["CONSUMER_QUEUE_HEADERS"] = _checked(key, "CONSUMER_QUEUE_HEADERS", headers)
+    translated["CONSUMER_QUEUE_HEADERS"] = headers
     return translated
 
 
 def _header_text(value: Any) -> str:
     # django-outbox-pattern let stomp.py write values with "%s": True went out as "True".
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _checked(source_key: str, key: str, value: Any) -> Any:
-    """Return ``value`` once pgoutbox's rule for ``key`` accepts it; an error names both keys."""
-    from pgoutbox.conf import parse_settings
-
-    try:
-        parse_settings({key: value})
-    except ImproperlyConfigured as exc:
-        raise ImproperlyConfigured(
-            f"{SOURCE_NAME}[{source_key!r}] (pgoutbox's {key}): {exc}"
-        ) from exc
-    return value
