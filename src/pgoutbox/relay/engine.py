@@ -225,7 +225,20 @@ class Relay:
         if first.claimed < 2 or not lock.acquire():
             return delivered + (self.drain(stop) if first.more else 0)
         lock.announce()
-        empty_rounds = 0
+        return delivered + self._drain_while_skipped(
+            lambda until_retry: until_retry <= 0 and lock.release_if_idle(), stop
+        )
+
+    def _assist(self, lock: BusyLock, stop: threading.Event) -> int:
+        """Another listener is busy, so producers skip NOTIFY: claim beside it, with the same
+        bounded backoff, until it is idle again; then drain once more."""
+        return self._drain_while_skipped(lambda _: not lock.held_elsewhere(), stop)
+
+    def _drain_while_skipped(self, finished: Callable[[float], bool], stop: threading.Event) -> int:
+        """Drain while producers skip NOTIFY (a listener holds the busy lock); after each empty
+        round ask ``finished(seconds until the broker's retry)``, and once it says so, drain
+        once more and return. Between empty rounds: :meth:`_pause_while_skipped`."""
+        delivered, empty_rounds = 0, 0
         while not stop.is_set():
             # Producers skip NOTIFY while the lock is held: calls committed meanwhile too.
             self.calls.wake.set()
@@ -235,26 +248,11 @@ class Relay:
                 empty_rounds = 0
                 continue
             until_retry = self.messages.retry_at - time.monotonic()
-            if until_retry <= 0 and lock.release_if_idle():
+            if finished(until_retry):
                 self.calls.wake.set()
                 return delivered + self.drain(stop)
             empty_rounds = self._pause_while_skipped(empty_rounds, until_retry, stop)
         return delivered
-
-    def _assist(self, lock: BusyLock, stop: threading.Event) -> int:
-        """Another listener is busy, so producers skip NOTIFY: claim beside it, with the same
-        bounded backoff, until it is idle again; then drain once more."""
-        assert self.listener is not None
-        delivered, empty_rounds = 0, 0
-        while not stop.is_set() and lock.held_elsewhere():
-            found = self.drain(stop)
-            delivered += found
-            if found:
-                empty_rounds = 0
-                continue
-            until_retry = self.messages.retry_at - time.monotonic()
-            empty_rounds = self._pause_while_skipped(empty_rounds, until_retry, stop)
-        return delivered + self.drain(stop)
 
     def _pause_while_skipped(
         self, empty_rounds: int, until_retry: float, stop: threading.Event
