@@ -30,6 +30,22 @@ event_failed_to_publish_by_events_relay = Signal()
 event_permanently_failed_by_events_relay = Signal()  # dead: last attempt, or unregistered
 
 
+def signal_for(outcome: str, *, by_relay: bool) -> Signal:
+    """The signal of a call's outcome (``done``, ``failed``, ``dead``), as the producer's
+    on-commit hook or a relay reports it."""
+    if by_relay:
+        return {
+            "done": event_published_by_events_relay,
+            "failed": event_failed_to_publish_by_events_relay,
+            "dead": event_permanently_failed_by_events_relay,
+        }[outcome]
+    return {
+        "done": event_published,
+        "failed": event_failed_to_publish,
+        "dead": event_permanently_failed,
+    }[outcome]
+
+
 def get_event_payload(args: Any) -> Any:
     """Return ``args[0]`` for a non-empty tuple of positional arguments, else ``{}``."""
     if isinstance(args, tuple) and args:

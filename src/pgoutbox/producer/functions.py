@@ -198,11 +198,7 @@ def run_after_commit(
     if not result.ran:
         return  # a relay holds it, ran it or tried it: it is the relay's now
     metrics.observe_call(result.outcome)
-    outcome = {
-        "done": signals.event_published,
-        "failed": signals.event_failed_to_publish,
-        "dead": signals.event_permanently_failed,
-    }[result.outcome]
+    outcome = signals.signal_for(result.outcome, by_relay=False)
     # After the atomic block: runs now, or after the commit of an enclosing one.
     transaction.on_commit(
         functools.partial(signals.send_event_signal, outcome, func, args), using=alias

@@ -185,8 +185,7 @@ class CallLane:
             failure = on_failure(call, True)
             self.store.record_failures([failure])
             result = CallResult(ran=True, failure=failure)
-            metrics.observe_call(result.outcome)
-            self._signal(None, (), result)
+            self._report(None, (), result)
             return result
         alias = self._alias_of(row)
         close_old_connections()
@@ -211,8 +210,7 @@ class CallLane:
         finally:
             close_old_connections()
         if result.ran:
-            metrics.observe_call(result.outcome)
-            self._signal(call.function, call.args, result)
+            self._report(call.function, call.args, result)
         return result
 
     def _bury(self, row: EventRow) -> None:
@@ -227,8 +225,7 @@ class CallLane:
         failure = self._plain_failure(row)(error, True)
         self.store.record_failures([failure])
         result = CallResult(ran=True, failure=failure)
-        metrics.observe_call(result.outcome)
-        self._signal(None, (), result)
+        self._report(None, (), result)
 
     def _record_lost(self, failure: Failure) -> None:
         assert self.store is not None
@@ -290,12 +287,10 @@ class CallLane:
         return rule, lambda: went_on[0]
 
     @staticmethod
-    def _signal(function: Any, args: Any, result: CallResult) -> None:
-        signal = {
-            "done": signals.event_published_by_events_relay,
-            "failed": signals.event_failed_to_publish_by_events_relay,
-            "dead": signals.event_permanently_failed_by_events_relay,
-        }[result.outcome]
+    def _report(function: Any, args: Any, result: CallResult) -> None:
+        """Count the call's outcome and send jaiminho's ``*_by_events_relay`` signal."""
+        metrics.observe_call(result.outcome)
+        signal = signals.signal_for(result.outcome, by_relay=True)
         try:
             signals.send_event_signal(signal, function, args)
         except BaseException:  # a receiver's SystemExit must not end the calls lane
