@@ -53,10 +53,24 @@ def test_outbox_pattern_paths_are_pgoutbox_objects():
 
 
 @pytest.mark.parametrize(
+    ("module", "command"),
+    [
+        ("pgoutbox.compat.jaiminho.management.commands.events_relay", "events_relay"),
+        ("pgoutbox.compat.jaiminho.management.commands.event_cleaner", "event_cleaner"),
+        ("pgoutbox.compat.outbox_pattern.management.commands.publish", "publish"),
+        ("pgoutbox.compat.outbox_pattern.management.commands.subscribe", "subscribe"),
+    ],
+)
+def test_command_module_paths_are_pgoutbox_commands(module, command):
+    compat = importlib.import_module(module)
+    ours = importlib.import_module(f"pgoutbox.management.commands.{command}")
+    assert compat.Command is ours.Command
+
+
+@pytest.mark.parametrize(
     ("module", "name", "advice"),
     [
         ("pgoutbox.compat.jaiminho.models", "Event", "pgoutbox.models.OutboxEvent"),
-        ("pgoutbox.compat.outbox_pattern.models", "Published", "pgoutbox.send("),
         ("pgoutbox.compat.outbox_pattern.models", "Received", "Payload.save()"),
     ],
 )
