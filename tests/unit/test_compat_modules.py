@@ -100,3 +100,12 @@ def test_settings_translation_does_not_import_conf():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_published_keeps_writing_only_and_says_so():
+    from pgoutbox.compat.outbox_pattern.models import Published
+
+    with pytest.raises(TypeError, match=r"got retry, status: .* takes id, destination, body"):
+        Published(destination="/queue/x", body={}, status=1, retry=0)
+    with pytest.raises(AttributeError, match=r"Published.objects.filter\(\): .*OutboxEvent"):
+        Published.objects.filter(destination="/queue/x")
