@@ -321,7 +321,7 @@ def failures_by_error(per_test: dict[str, tuple[str, str]]) -> dict[str, list[st
     return dict(sorted(groups.items(), key=lambda item: -len(item[1])))
 
 
-def test_module(name: str) -> str:
+def module_of(name: str) -> str:
     """``a.b.test_x.TestY::test_z`` → ``a.b.test_x``."""
     dotted = name.split("::")[0]
     return ".".join(part for part in dotted.split(".") if not part[:1].isupper())
@@ -333,7 +333,7 @@ def reasons(suite: Suite, outcomes: dict[str, str]) -> dict[str, dict[str, Any]]
     for name, outcome in outcomes.items():
         if outcome == "passed":
             continue
-        module = test_module(name)
+        module = module_of(name)
         why = WHY[suite.name].get(module, "not classified")
         group = groups.setdefault(why, {"count": 0, "modules": {}})
         group["count"] += 1
