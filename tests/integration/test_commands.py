@@ -28,6 +28,22 @@ def test_events_relay_once_delivers_every_stream(stomp_consumer):
     assert not OutboxEvent.objects.exists()
 
 
+def test_jaiminhos_command_classes_run_from_their_module_paths(stomp_consumer):
+    """jaiminho's README: ``call_command(events_relay.Command(), ...)`` with the class imported
+    from ``jaiminho.management.commands``; likewise ``event_cleaner``."""
+    from pgoutbox.compat.jaiminho.management.commands import event_cleaner, events_relay
+
+    consumer = stomp_consumer()
+    sent = str(pgoutbox.send(consumer.destination, "relayed", stream="my-stream"))
+    out = io.StringIO()
+
+    call_command(events_relay.Command(), stream="my-stream", stdout=out)
+    call_command(event_cleaner.Command(), stdout=io.StringIO())
+
+    assert out.getvalue().strip() == "relayed 1 events"
+    assert [m.message_id for m in consumer.wait_for(1)] == [sent]
+
+
 def test_events_relay_with_stream_relays_only_that_stream(stomp_consumer):
     consumer = stomp_consumer()
     wanted = {str(pgoutbox.send(consumer.destination, n, stream="wanted")) for n in range(3)}

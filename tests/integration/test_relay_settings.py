@@ -125,3 +125,19 @@ def test_a_batch_stops_at_its_byte_bound():
         assert relay.drain() == 6
     finally:
         relay.close()
+
+
+def test_sent_at_is_each_calls_own_finishing_moment(runs):
+    """A kept call's ``sent_at`` is when that call finished (``clock_timestamp()`` in the
+    transaction that commits its writes): not the start of that transaction, before the
+    function ran, and not one value shared by the calls run after one commit."""
+    with pgoutbox_settings(DELETE_AFTER_SEND=False):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT clock_timestamp()")
+            (before,) = cursor.fetchone()
+        with transaction.atomic():
+            outbox.sleep_for(0.3)  # both run in the producer's hook, one after the other
+            outbox.sleep_for(0.3)
+    first, second = OutboxEvent.objects.filter(status="sent").order_by("id")
+    assert (first.sent_at - before).total_seconds() >= 0.3
+    assert (second.sent_at - first.sent_at).total_seconds() >= 0.3

@@ -53,10 +53,24 @@ def test_outbox_pattern_paths_are_pgoutbox_objects():
 
 
 @pytest.mark.parametrize(
+    ("module", "command"),
+    [
+        ("pgoutbox.compat.jaiminho.management.commands.events_relay", "events_relay"),
+        ("pgoutbox.compat.jaiminho.management.commands.event_cleaner", "event_cleaner"),
+        ("pgoutbox.compat.outbox_pattern.management.commands.publish", "publish"),
+        ("pgoutbox.compat.outbox_pattern.management.commands.subscribe", "subscribe"),
+    ],
+)
+def test_command_module_paths_are_pgoutbox_commands(module, command):
+    compat = importlib.import_module(module)
+    ours = importlib.import_module(f"pgoutbox.management.commands.{command}")
+    assert compat.Command is ours.Command
+
+
+@pytest.mark.parametrize(
     ("module", "name", "advice"),
     [
         ("pgoutbox.compat.jaiminho.models", "Event", "pgoutbox.models.OutboxEvent"),
-        ("pgoutbox.compat.outbox_pattern.models", "Published", "pgoutbox.send("),
         ("pgoutbox.compat.outbox_pattern.models", "Received", "Payload.save()"),
     ],
 )
@@ -86,3 +100,12 @@ def test_settings_translation_does_not_import_conf():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_published_keeps_writing_only_and_says_so():
+    from pgoutbox.compat.outbox_pattern.models import Published
+
+    with pytest.raises(TypeError, match=r"got retry, status: .* takes id, destination, body"):
+        Published(destination="/queue/x", body={}, status=1, retry=0)
+    with pytest.raises(AttributeError, match=r"Published.objects.filter\(\): .*OutboxEvent"):
+        Published.objects.filter(destination="/queue/x")

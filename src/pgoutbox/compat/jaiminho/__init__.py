@@ -1,5 +1,6 @@
 """django-jaiminho's module paths: ``pgoutbox.compat.jaiminho.send``, ``.constants``,
-``.signals`` (and ``.models``, which explains what replaced ``Event``)."""
+``.signals``, ``.management.commands`` (``events_relay``, ``event_cleaner``) and ``.models``
+(which explains what replaced ``Event``)."""
 
 from pgoutbox.compat.jaiminho.translation import SETTING, SOURCES, translate
 

@@ -1,6 +1,6 @@
 """django-outbox-pattern's module paths: ``pgoutbox.compat.outbox_pattern.decorators``,
-``.payloads``, ``.factories`` (and ``.models``, which explains what replaced ``Published`` and
-``Received``)."""
+``.payloads``, ``.factories``, ``.models`` (``Published`` for writing; ``Received`` explains what
+replaced it) and ``.management.commands`` (``publish``, ``subscribe``)."""
 
 from pgoutbox.compat.outbox_pattern.translation import SETTING, SOURCE_NAME, SOURCES, translate
 

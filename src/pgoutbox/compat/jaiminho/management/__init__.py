@@ -1,0 +1,1 @@
+"""``jaiminho.management``: see ``pgoutbox.compat.jaiminho.management.commands``."""
