@@ -87,8 +87,8 @@ WHERE id = ANY(%(ids)s::bigint[])
 -- publish-on-commit: durable in the caller's transaction, leased so the listener leaves it
 -- to the producer's on-commit hook until the lease runs out. The lease counts from this
 -- statement, not from the start of a transaction that may have been long.
-INSERT INTO pgoutbox_event (stream, kind, function, args, available_at)
-VALUES (%(stream)s, 'call', %(function)s, %(args)s::jsonb,
+INSERT INTO pgoutbox_event (stream, kind, function, args, headers, available_at)
+VALUES (%(stream)s, 'call', %(function)s, %(args)s::jsonb, %(headers)s::jsonb,
         clock_timestamp() + make_interval(secs => %(lease)s))
 RETURNING id
 
@@ -97,8 +97,9 @@ RETURNING id
 -- of the transaction, so ids of one stream are drawn in commit order. One statement, so that
 -- the lock also holds in autocommit.
 WITH stream_lock AS (SELECT pg_advisory_xact_lock(1885831010, hashtext(%(stream)s)))
-INSERT INTO pgoutbox_event (stream, kind, function, args, ordered)
-SELECT %(stream)s, 'call', %(function)s, %(args)s::jsonb, true FROM stream_lock
+INSERT INTO pgoutbox_event (stream, kind, function, args, headers, ordered)
+SELECT %(stream)s, 'call', %(function)s, %(args)s::jsonb, %(headers)s::jsonb, true
+FROM stream_lock
 RETURNING id
 
 -- name: notify_calls
