@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
 
 import pgoutbox
-from pgoutbox import tracing
+from pgoutbox import testing, tracing
 from pgoutbox.consumer.payload import Payload
 from pgoutbox.consumer.subscriber import Subscriber
 from pgoutbox.models import OutboxEvent
@@ -348,7 +348,7 @@ import django
 django.setup()
 from django.db import transaction
 import pgoutbox
-from pgoutbox import tracing
+from pgoutbox import testing, tracing
 from pgoutbox.models import OutboxEvent
 from pgoutbox.runner import build_relay
 from pgoutbox.transports.memory import MemoryTransport
@@ -391,3 +391,19 @@ def test_without_opentelemetry_everything_works_and_nothing_is_imported():
         "consumed": True,
         "loaded": [],
     }
+
+
+def test_drain_traces_as_the_relay_does(spans):
+    with trace.get_tracer("tests").start_as_current_span("order") as producer:
+        pgoutbox.send("/queue/t", "x")
+        outbox.traced("drained")  # autocommit: the on-commit hook runs it now
+    functions_run = outbox.runs("traced")
+    assert len(functions_run) == 1
+    with transaction.atomic():
+        with trace.get_tracer("tests").start_as_current_span("later") as later:
+            outbox.traced("in a test transaction")
+        testing.drain()
+    [publish] = named(spans, tracing.PUBLISH_SPAN)
+    assert [ids(link.context) for link in publish.links] == [ids(producer.get_span_context())]
+    parents = [span.parent.span_id for span in named(spans, tracing.CALL_SPAN) if span.parent]
+    assert parents == [producer.get_span_context().span_id, later.get_span_context().span_id]
