@@ -205,12 +205,14 @@ LIMIT %(limit)s
 
 -- name: status_database
 -- The NOTIFY mode this database's sessions get, the NOTIFY queue usage and the relay sessions
--- connected (application_name 'pgoutbox'); the trigger is pgoutbox.schema's business.
+-- connected (application_name 'pgoutbox', or 'pgoutbox:<the name the settings give>': see
+-- db.relay_application_name); the trigger is pgoutbox.schema's business.
 SELECT
     coalesce(nullif(current_setting('pgoutbox.notify', true), ''), 'on') AS notify_mode,
     pg_notification_queue_usage() AS notify_queue_usage,
     (SELECT count(*) FROM pg_stat_activity
-     WHERE application_name = 'pgoutbox' AND datname = current_database()) AS relay_sessions
+     WHERE (application_name = 'pgoutbox' OR starts_with(application_name, 'pgoutbox:'))
+       AND datname = current_database()) AS relay_sessions
 
 -- name: requeue_dead
 -- outbox_requeue: dead events back to pending, due now, with a fresh attempt count;
