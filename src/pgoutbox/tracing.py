@@ -98,18 +98,22 @@ def _extract(headers: Any) -> Any:
 
 def _links(all_headers: Iterable[Mapping[str, Any]]) -> list[Any]:
     """One link per distinct valid producer span context (messages written under the same
-    span share one link). The SDK keeps at most ``OTEL_SPAN_LINK_COUNT_LIMIT`` (128)."""
-    seen: dict[tuple[int, int], Any] = {}
+    span share one link, read once). The SDK keeps at most ``OTEL_SPAN_LINK_COUNT_LIMIT``
+    (128 by default) of them."""
+    distinct: dict[Any, Mapping[str, Any]] = {}
     for headers in all_headers:
-        if TRACEPARENT not in headers:
-            continue
+        traceparent = headers.get(TRACEPARENT)
+        if isinstance(traceparent, str) and traceparent not in distinct:
+            distinct[traceparent] = headers
+    links: dict[tuple[int, int], Any] = {}
+    for headers in distinct.values():
         context = _extract(headers)
         if context is None:
             continue
         span_context = trace.get_current_span(context).get_span_context()
         if span_context.is_valid:
-            seen.setdefault((span_context.trace_id, span_context.span_id), span_context)
-    return [trace.Link(span_context) for span_context in seen.values()]
+            links.setdefault((span_context.trace_id, span_context.span_id), span_context)
+    return [trace.Link(span_context) for span_context in links.values()]
 
 
 def traced_publish(publish: Callable[[Sequence[Any]], T], messages: Sequence[Any]) -> T:
