@@ -19,6 +19,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 
 import pgoutbox
 from pgoutbox import testing, tracing
+from pgoutbox.compat.outbox_pattern.factories import factory_producer
 from pgoutbox.consumer.payload import Payload
 from pgoutbox.consumer.subscriber import Subscriber
 from pgoutbox.models import OutboxEvent
@@ -407,3 +408,21 @@ def test_drain_traces_as_the_relay_does(spans):
     assert [ids(link.context) for link in publish.links] == [ids(producer.get_span_context())]
     parents = [span.parent.span_id for span in named(spans, tracing.CALL_SPAN) if span.parent]
     assert parents == [producer.get_span_context().span_id, later.get_span_context().span_id]
+
+
+def test_keep_order_calls_store_the_context_too(spans):
+    with trace.get_tracer("tests").start_as_current_span("order") as producer:
+        outbox.notify_ordered("k")
+    [row] = OutboxEvent.objects.all()
+    assert row.headers == {"traceparent": traceparent_of(producer)}
+
+
+def test_outbox_patterns_direct_producer_carries_the_context(spans, stomp_consumer):
+    consumer = stomp_consumer()
+    tracer = trace.get_tracer("tests")
+    with tracer.start_as_current_span("direct") as producer, factory_producer() as direct:
+        direct.send_event({"n": 1}, consumer.destination)
+    [received] = consumer.wait_for(1)
+    assert received.headers["traceparent"] == traceparent_of(producer)
+    [publish] = named(spans, tracing.PUBLISH_SPAN)
+    assert publish.parent is not None and publish.parent.span_id == ids(producer.context)[1]
