@@ -40,8 +40,10 @@ PUBLISH_SPAN = "pgoutbox publish"
 CALL_SPAN = "pgoutbox call"
 PROCESS_SPAN = "pgoutbox process"
 # W3C Trace Context: a tracestate longer than this may be dropped; we drop it rather than
-# carry an oversized header on every message.
+# carry an oversized header on every message. A longer traceparent or tracestate received is
+# ignored here, before OpenTelemetry's propagator would log a warning for every message.
 MAX_TRACESTATE_CHARS = 512
+_MAX_RECEIVED_CHARS = 512
 
 _SCOPE = "pgoutbox"
 _propagator: Any = TraceContextTextMapPropagator() if trace is not None else None
@@ -85,9 +87,9 @@ def _extract(headers: Any) -> Any:
     carrier = {
         name: value
         for name in (TRACEPARENT, TRACESTATE)
-        if isinstance(value := headers.get(name), str)
+        if isinstance(value := headers.get(name), str) and len(value) <= _MAX_RECEIVED_CHARS
     }
-    if not carrier:
+    if TRACEPARENT not in carrier:
         return None
     try:
         return _propagator.extract(carrier)

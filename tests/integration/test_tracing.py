@@ -209,7 +209,7 @@ def test_the_headers_reach_every_broker(
 
 
 def test_garbage_from_foreign_producers_fails_neither_the_relay_nor_the_consumer(
-    spans, subscribed, relay_thread, stomp_broker
+    spans, subscribed, relay_thread, stomp_broker, caplog
 ):
     seen, destination = subscribed
     garbage = [
@@ -235,6 +235,17 @@ def test_garbage_from_foreign_producers_fails_neither_the_relay_nor_the_consumer
     assert all(span.status.is_ok for span in processed)
     publishes = named(spans, tracing.PUBLISH_SPAN)
     assert publishes and all(not span.links for span in publishes)
+    assert "exceeded the maximum length" not in caplog.text  # not a warning a message
+
+
+def test_an_oversized_tracestate_is_ignored_the_traceparent_kept(caplog):
+    parent = f"00-{7:032x}-{9:016x}-01"
+    context = tracing._extract({"traceparent": parent, "tracestate": "a=" + "b" * 600})
+    span_context = trace.get_current_span(context).get_span_context()
+    assert (span_context.trace_id, span_context.span_id) == (7, 9)
+    assert not span_context.trace_state
+    assert tracing._extract({"tracestate": "a=b"}) is None  # no traceparent: no context
+    assert "exceeded" not in caplog.text
 
 
 def test_a_callback_that_raises_marks_its_span_and_is_still_dead_lettered(
