@@ -1,5 +1,5 @@
 """``python -m benchmarks <command>``: latency, e2e, baseline, transports, write_overhead,
-claim_cost, subscribe, admin, plot."""
+claim_cost, subscribe, admin, tracing, plot."""
 
 from __future__ import annotations
 
@@ -197,6 +197,12 @@ def cmd_admin(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def cmd_tracing(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.tracing import run_tracing
+
+    return run_tracing(batch=args.batch, repeats=args.repeats)
+
+
 def cmd_plot(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.plot import plot_latest
 
@@ -278,6 +284,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=10, help="timed requests per view")
     p.set_defaults(func=cmd_admin)
 
+    p = sub.add_parser("tracing", help="what OpenTelemetry costs a relay's batch and a producer")
+    p.add_argument("--batch", type=int, default=500, help="messages per batch")
+    p.add_argument("--repeats", type=int, default=200, help="timed batches per state")
+    p.set_defaults(func=cmd_tracing)
+
     p = sub.add_parser("plot", help="redraw the PNGs from the latest JSON results")
     p.add_argument("command_key", nargs="?", help="e.g. e2e; default: every result")
     p.set_defaults(func=cmd_plot)
@@ -299,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     payload = {"machine": machine(), "argv": sys.argv[1:], **payload}
     path = write_results(key, payload)
     print(f"results: {path}", file=sys.stderr)
-    if args.command not in ("claim_cost", "subscribe", "admin"):  # figures, nothing to draw
+    if args.command not in ("claim_cost", "subscribe", "admin", "tracing"):  # figures only
         from benchmarks.plot import plot_file
 
         print(f"plot: {plot_file(path)}", file=sys.stderr)

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import connections, transaction
 
+from pgoutbox import tracing
 from pgoutbox.conf import Settings
 from pgoutbox.policy import Failure, failure_params
 from pgoutbox.sql import query
@@ -67,12 +68,15 @@ def run_call(
     lock: tuple[str, Mapping[str, Any]],
     on_failure: FailureRule,
     settings: Settings,
+    trace_headers: Any = None,
 ) -> CallResult:
     """Lock the row with the named query ``lock`` (no row: :data:`NOT_OURS`), run the function,
     then remove the row or record its failure, all in one transaction on ``alias``.
 
     Raises only when the database fails around the call (the transaction is lost): the row is
-    then untouched and its lease or the caller decides what comes next.
+    then untouched and its lease or the caller decides what comes next. With OpenTelemetry,
+    the function runs in a span whose parent is the context in ``trace_headers`` (the row's
+    headers: the producer's span).
     """
     lock_query, lock_params = lock
     with transaction.atomic(using=alias):
@@ -85,7 +89,8 @@ def run_call(
         # transaction (the caller then has the row's lease or pending state to fall back on).
         savepoint = _savepoint_create(using=alias)
         try:
-            function(*args, **kwargs)
+            with tracing.call_span(function, trace_headers, event_id=event_id):
+                function(*args, **kwargs)
         except BaseException as exc:  # user code: every exception is the call's failure
             transaction.savepoint_rollback(savepoint, using=alias)
             failure = on_failure(describe(exc), isinstance(exc, settings.non_retryable_exceptions))

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import psycopg
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from pgoutbox.errors import DatabaseError
@@ -35,6 +36,11 @@ _LIBPQ_KEYS = {
     "NAME": "dbname",
 }
 
+# The name of the relay's sessions in pg_stat_activity, how outbox_status finds relays; an
+# application_name the settings give is kept after it ("pgoutbox:orders-app").
+RELAY_APPLICATION_NAME = "pgoutbox"
+_MAX_NAME_BYTES = 63  # PostgreSQL cuts an application_name to NAMEDATALEN - 1 bytes
+
 # The relay's statements are short; anything longer is stuck (a lock, a dead disk).
 _STATEMENT_TIMEOUT_SECONDS = 30.0
 # Above the longest a message batch may wait for the broker.
@@ -56,8 +62,24 @@ def connection_params(alias: str, overrides: Mapping[str, Any] | None = None) ->
     # Django adds its own options (cursor factory, server-side binding) for its wrapper only.
     for key in ("cursor_factory", "context", "prepare_threshold", "server_side_binding"):
         params.pop(key, None)
-    params.setdefault("application_name", "pgoutbox")
+    params["application_name"] = relay_application_name(params.get("application_name"))
     return {**_KEEPALIVES, **params}
+
+
+def relay_application_name(configured: Any) -> str:
+    """``pgoutbox``, or ``pgoutbox:<configured>`` when the settings name the application
+    (``OPTIONS["application_name"]`` of the alias or of ``RELAY_CONNECTIONS``), cut to the
+    63 bytes PostgreSQL keeps: how ``outbox_status`` recognises a relay whatever the settings
+    say. Raises ``ImproperlyConfigured`` for a name that is not a str."""
+    if configured is None or configured in ("", RELAY_APPLICATION_NAME):
+        return RELAY_APPLICATION_NAME
+    if not isinstance(configured, str):
+        raise ImproperlyConfigured(
+            f"DATABASES OPTIONS application_name must be a str, got {configured!r}"
+        )
+    prefix = f"{RELAY_APPLICATION_NAME}:"
+    name = configured if configured.startswith(prefix) else prefix + configured
+    return name.encode()[:_MAX_NAME_BYTES].decode("utf-8", "ignore")
 
 
 def connect(params: dict[str, Any], *, autocommit: bool) -> psycopg.Connection[Any]:

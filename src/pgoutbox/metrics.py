@@ -147,11 +147,19 @@ class OutboxCollector:
             self._conn = None
 
 
-def port_number(text: str) -> int:
-    """``--metrics-port``: 0 (any free port, logged) to 65535; argparse reports a ValueError."""
-    port = int(text)
+def port_number(value: Any) -> int:
+    """``--metrics-port`` as the command line gives it (a str) or ``call_command`` does (an int
+    or a str): 0 (any free port, logged) to 65535. Raises ``ValueError`` naming the option and
+    the value (argparse reports it as an invalid value)."""
+    port = -1
+    if isinstance(value, int) and not isinstance(value, bool):
+        port = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        port = int(value)
     if not 0 <= port < 65536:
-        raise ValueError(f"metrics port must be 0 (any free port) to 65535, got {text}")
+        raise ValueError(
+            f"--metrics-port: a metrics port must be 0 (any free port) to 65535, got {value!r}"
+        )
     return port
 
 
@@ -171,28 +179,27 @@ class _Exported:
             yield from self.gauges.collect()
 
 
-def serve_relay_metrics(port: int | None, settings: Settings) -> Callable[[], None]:
+def serve_relay_metrics(port: int | str | None, settings: Settings) -> Callable[[], None]:
     """:func:`serve` for a relay on ``PGOUTBOX['DATABASE']``, on ``port`` or else
     ``METRICS_PORT``; when both are None, nothing (the returned function does nothing).
 
     The gauges' session is named ``pgoutbox-metrics``, so it never counts as a relay.
     """
-    port = settings.metrics_port if port is None else port
-    if port is None:
+    # call_command("outbox_listen", metrics_port=...) skips argparse: an int or a str.
+    number = settings.metrics_port if port is None else port_number(port)
+    if number is None:
         return lambda: None
-    port_number(str(port))  # call_command("outbox_listen", metrics_port=...) skips argparse
     from pgoutbox import db
 
     params = {**db.connection_params(settings.database), "application_name": "pgoutbox-metrics"}
-    return serve(port, lambda: db.connect(params, autocommit=True))
+    return serve(number, lambda: db.connect(params, autocommit=True))
 
 
-def serve_consumer_metrics(port: int | None) -> Callable[[], None]:
+def serve_consumer_metrics(port: int | str | None) -> Callable[[], None]:
     """:func:`serve` for the ``subscribe`` consumer (counters only); None: nothing."""
     if port is None:
         return lambda: None
-    port_number(str(port))
-    return serve(port, None)
+    return serve(port_number(port), None)
 
 
 def serve(

@@ -8,7 +8,10 @@ rolled back in between are not listed, and neither are rows already published an
 then (in ``TestCase`` nothing is published: nothing commits). ``drain()`` does in-process what
 the relay does: messages go to a :class:`~pgoutbox.transports.memory.MemoryTransport` (or the
 transport given), registered functions run, each in a savepoint; failures are recorded as the
-relay records them (attempts, backoff, dead after ``MAX_ATTEMPTS``).
+relay records them (attempts, backoff, dead after ``MAX_ATTEMPTS``), and jaiminho's signals
+are sent as in production: a publish-on-commit call's first run is its producer's
+(``event_published``, ``event_failed_to_publish``, ``event_permanently_failed``), any other
+run is a relay's (``*_by_events_relay``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from django.db import connections, transaction
 
+from pgoutbox import signals, tracing
 from pgoutbox.conf import get_settings
 from pgoutbox.policy import Failure, dies, failure_params, retry_delay
 from pgoutbox.relay.dispatch import to_call, to_message
@@ -104,6 +108,11 @@ def capture_events(*, using: str = "default") -> Iterator[list[CapturedEvent]]:
         )
 
 
+# A call's row, its outcome (done, failed, dead), and whether a relay would have run it: not
+# the first run of a publish-on-commit call, which is its producer's on-commit hook's.
+_CallOutcome = tuple[EventRow, str, bool]
+
+
 @dataclass
 class DrainResult:
     """What :func:`drain` did: messages published, functions run, failures ``(id, error)``."""
@@ -123,17 +132,24 @@ def drain(
     Due: pending and ``available_at`` reached, and also calls still under their producer's
     publish-on-commit lease (in a test the commit that would run them never comes). Rows
     waiting for a retry are not due. Raises ``RuntimeError`` if events keep appearing after
-    ``max_rounds`` rounds.
+    ``max_rounds`` rounds. The signals of a round's calls are sent once its writes are done
+    (committed, or in ``TestCase`` at the end of the round: nothing commits there).
     """
     result = DrainResult(transport=transport or MemoryTransport())
     for _ in range(max_rounds):
+        outcomes: list[_CallOutcome] = []
         with transaction.atomic(using=using):
-            if not _drain_round(using, result):
-                return result
+            found = _drain_round(using, result, outcomes)
+        for row, outcome, by_relay in outcomes:
+            _send_signal(row, outcome, by_relay=by_relay)
+        if not found:
+            return result
     raise RuntimeError(f"drain(): events still due after {max_rounds} rounds")
 
 
-def _drain_round(using: str, result: DrainResult) -> bool:
+def _drain_round(using: str, result: DrainResult, outcomes: list[_CallOutcome]) -> bool:
+    """One round over the due rows; each call's outcome (``done``, ``failed``, ``dead``) and
+    whether a relay would have run it go to ``outcomes``. False when nothing was due."""
     settings = get_settings()
     connection = connections[using]
     with connection.cursor() as cursor:
@@ -150,6 +166,8 @@ def _drain_round(using: str, result: DrainResult) -> bool:
         error, final = _deliver(row, using, result)
         if error is None:
             done.append(row.id)
+            if row.kind == "call":
+                outcomes.append((row, "done", ordered or row.attempts > 0))
             continue
         attempts = row.attempts + 1
         delay = retry_delay(attempts, settings)
@@ -157,6 +175,8 @@ def _drain_round(using: str, result: DrainResult) -> bool:
         if not ordered:
             dead = dies(attempts, max_attempts=settings.max_attempts, final=final)
             failures.append(Failure(row.id, error, delay, dead=dead))
+            if row.kind == "call":
+                outcomes.append((row, "dead" if dead else "failed", row.attempts > 0))
             continue
         failure, goes_on = head_failure(
             row.id,
@@ -168,6 +188,8 @@ def _drain_round(using: str, result: DrainResult) -> bool:
             max_attempts=settings.max_attempts,
         )
         failures.append(failure)
+        if row.kind == "call":
+            outcomes.append((row, "dead" if failure.dead else "failed", True))
         if not goes_on:
             blocked.add(row.stream)
     with connection.cursor() as cursor:
@@ -177,6 +199,16 @@ def _drain_round(using: str, result: DrainResult) -> bool:
         if failures:
             cursor.execute(query("record_failures"), failure_params(failures))
     return True
+
+
+def _send_signal(row: EventRow, outcome: str, *, by_relay: bool) -> None:
+    """jaiminho's signal for a call's outcome, the relay's or the producer's."""
+    call = to_call(row)
+    if isinstance(call, str):  # a row no producer of this process wrote: only a relay runs it
+        function, args, by_relay = None, (), True
+    else:
+        function, args = call.function, call.args
+    signals.send_event_signal(signals.signal_for(outcome, by_relay=by_relay), function, args)
 
 
 def _due_row(
@@ -215,7 +247,10 @@ def _deliver(row: EventRow, using: str, result: DrainResult) -> tuple[str | None
         if isinstance(call, str):
             return call, True
         try:
-            with transaction.atomic(using=using):
+            with (
+                transaction.atomic(using=using),
+                tracing.call_span(call.function, row.headers, event_id=row.id),
+            ):
                 call.function(*call.args, **call.kwargs)
         except Exception as exc:
             final = isinstance(exc, settings.non_retryable_exceptions)
@@ -226,7 +261,7 @@ def _deliver(row: EventRow, using: str, result: DrainResult) -> tuple[str | None
     if isinstance(message, str):
         return message, True
     assert result.transport is not None
-    outcome = result.transport.publish_batch([message])
+    outcome = tracing.traced_publish(result.transport.publish_batch, [message])
     if message.event_id in outcome.confirmed:
         result.published.append(message)
         return None, False

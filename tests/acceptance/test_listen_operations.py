@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-import time
-
 import pytest
 from django.db import connection
 
 import pgoutbox
-from tests.support.metrics import scrape
+from tests.support.metrics import scrape, wait_for_endpoint
 from tests.support.relay_runner import run_command, start_command, terminate
+from tests.support.tls import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_outbox_listen_refuses_to_start_on_unapplied_migrations():
@@ -44,16 +36,13 @@ def test_outbox_listen_refuses_to_start_on_unapplied_migrations():
 def test_outbox_listen_serves_metrics(stomp_broker, tmp_path):
     for n in range(3):  # on a stream this listener leaves alone: they stay pending
         pgoutbox.send("/queue/elsewhere", {"n": n}, stream="not-mine")
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "listen.log"
     process = start_command(
         ["outbox_listen", "--stream", "mine", "--metrics-port", str(port)], log=log
     )
     try:
-        deadline = time.monotonic() + 20
-        while f"metrics on port {port}" not in log.read_text() and time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.05)
+        wait_for_endpoint(process, log, port)
         samples = scrape(port)
         assert samples["pgoutbox_pending_events"] == 3
         assert samples["pgoutbox_oldest_pending_age_seconds"] >= 0
@@ -71,7 +60,7 @@ def test_a_bad_metrics_port_is_refused_by_name():
 
 
 def test_subscribe_serves_metrics(stomp_broker, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "subscribe.log"
     process = start_command(
         [
@@ -84,10 +73,7 @@ def test_subscribe_serves_metrics(stomp_broker, tmp_path):
         log=log,
     )
     try:
-        deadline = time.monotonic() + 20
-        while f"metrics on port {port}" not in log.read_text() and time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.05)
+        wait_for_endpoint(process, log, port)
         samples = scrape(port)
         assert samples['pgoutbox_consumer_messages_total{outcome="handled"}'] == 0
     finally:

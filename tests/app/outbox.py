@@ -102,3 +102,13 @@ def sleep_for(seconds: float) -> None:
 def exits(code: int) -> None:
     record("exits", (code,), {})
     raise SystemExit(code)
+
+
+@save_to_outbox
+def traced(token: str) -> None:
+    """Records the span it runs in (tests of pgoutbox.tracing; OpenTelemetry imported here
+    only, so the app loads without it)."""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    record("traced", (token,), {"trace_id": context.trace_id, "span_id": context.span_id})

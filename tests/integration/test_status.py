@@ -8,12 +8,15 @@ import json
 import time
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
 import pgoutbox
+from pgoutbox.db import relay_application_name
 from pgoutbox.models import OutboxEvent
+from tests.support.function_events import pgoutbox_settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -131,3 +134,45 @@ def test_unhealthy_when_the_oldest_pending_event_is_older_than_max_age():
     assert status["healthy"] is False
     assert status["problems"][0] == "no relay connected"
     assert status["problems"][1].startswith("oldest pending event is 60")
+
+
+def _session_names() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
+@pytest.mark.parametrize("where", ["DATABASES", "RELAY_CONNECTIONS"])
+def test_relays_are_recognised_when_the_settings_name_the_application(
+    relay_thread, monkeypatch, where
+):
+    options = {**connection.settings_dict.get("OPTIONS", {}), "application_name": "orders-app"}
+    if where == "DATABASES":
+        monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+        connection.close()  # the next query opens a session under the new name
+        overrides = {}
+    else:
+        overrides = {"RELAY_CONNECTIONS": {"default": {"OPTIONS": options}}}
+    with pgoutbox_settings(**overrides):
+        relay_thread(poll_interval=0.2)
+        deadline = time.monotonic() + 10
+        while _status()["relay_sessions"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        call_command("outbox_status", "--fail-unhealthy", stdout=io.StringIO())
+    names = _session_names()
+    assert "pgoutbox:orders-app" in names  # the operator's name is kept after pgoutbox's
+    assert "pgoutbox" not in names
+    if where == "DATABASES":
+        assert "orders-app" in names  # Django's own sessions keep the name as configured
+
+
+def test_a_relay_session_name_fits_postgresqls_limit():
+    assert relay_application_name(None) == relay_application_name("") == "pgoutbox"
+    assert relay_application_name("pgoutbox") == "pgoutbox"
+    assert relay_application_name("pgoutbox:api") == "pgoutbox:api"
+    long = relay_application_name("é" * 60)  # 120 bytes in UTF-8
+    assert long.startswith("pgoutbox:é") and len(long.encode()) <= 63
+    with pytest.raises(ImproperlyConfigured, match="application_name must be a str, got 5"):
+        relay_application_name(5)

@@ -3,9 +3,12 @@ README's examples are these."""
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.db import transaction
 from django.test import TestCase
+from django.utils import timezone
 
 import pgoutbox
 from pgoutbox.models import OutboxEvent
@@ -13,6 +16,7 @@ from pgoutbox.testing import capture_events, drain
 from pgoutbox.transports.memory import MemoryTransport
 from tests.app import outbox
 from tests.app.models import Invoice, Order
+from tests.support.function_events import SignalLog, pgoutbox_settings
 
 
 @pytest.fixture
@@ -116,6 +120,31 @@ def test_drain_outside_a_transaction_commits_its_rounds():
     assert not OutboxEvent.objects.exists()
 
 
+@pytest.mark.django_db
+def test_drain_sends_jaiminhos_signals_as_the_producer_and_the_relay_would(runs, signal_log):
+    outbox.notify({"order": 1})  # publish-on-commit: its first run is its producer's
+    outbox.always_fails("x")
+    outbox.notify_ordered("k")  # keep-order: the relay runs it
+    OutboxEvent.objects.create(kind="call", function="nowhere.registered", args={"args": []})
+    drain()
+    fired = {(f.signal, f.sender, str(f.event_payload)) for f in signal_log.fired}
+    assert fired == {
+        ("event_published", outbox.notify.original_func, "{'order': 1}"),
+        ("event_failed_to_publish", outbox.always_fails.original_func, "x"),
+        ("event_published_by_events_relay", outbox.notify_ordered.original_func, "k"),
+        ("event_permanently_failed_by_events_relay", None, "{}"),
+    }
+    assert all(f.kwargs == {"signal", "event_payload"} for f in signal_log.fired)
+
+    # The failed call's retry is a relay's, and its last attempt makes it dead.
+    signal_log.fired.clear()
+    with pgoutbox_settings(MAX_ATTEMPTS=2):
+        due = timezone.now() - datetime.timedelta(hours=1)  # now() is the test's start
+        OutboxEvent.objects.filter(status="pending").update(available_at=due)
+        drain()
+    assert signal_log.names() == ["event_permanently_failed_by_events_relay"]
+
+
 class TestCaseStyle(TestCase):
     """The same helpers inside Django's TestCase, where nothing is ever committed."""
 
@@ -134,3 +163,10 @@ class TestCaseStyle(TestCase):
         self.assertEqual(result.calls, ["tests.app.outbox.create_order"])
         self.assertEqual([m.destination for m in result.published], ["/queue/audit"])
         self.assertTrue(Order.objects.filter(reference="T-1").exists())
+
+    def test_drain_sends_signals_though_nothing_commits(self) -> None:
+        log = SignalLog().connect()
+        self.addCleanup(log.disconnect)
+        outbox.create_order("T-2")
+        drain()
+        self.assertEqual(log.names(), ["event_published"])

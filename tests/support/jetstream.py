@@ -26,6 +26,9 @@ class JetStreamSink:
         self.subject = f"pgoutbox-test.{token}"
         self.destination = f"/pgoutbox-test/{token}/events"
         self.deliveries: list[Delivery] = []
+        # Message id -> headers as stored, once keep_headers is set (cheap accounting else).
+        self.keep_headers = False
+        self.headers: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -50,6 +53,8 @@ class JetStreamSink:
         delivery = Delivery(headers.get("pgoutbox-message-id", ""), msg.data, time.monotonic())
         with self._lock:
             self.deliveries.append(delivery)
+            if self.keep_headers:
+                self.headers[delivery.message_id] = dict(headers)
 
     def stored(self) -> int:
         """Messages in the stream, as the server counts them."""

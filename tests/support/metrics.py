@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 import urllib.request
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,3 +20,13 @@ def scrape(port: int) -> dict[str, float]:
             labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
             samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
     return samples
+
+
+def wait_for_endpoint(process: subprocess.Popen[bytes], log: Path, port: int) -> None:
+    """Wait until a command started with ``--metrics-port`` logs that it serves ``port``;
+    fail with its log if it exits first or takes more than 20 s."""
+    deadline = time.monotonic() + 20
+    while f"metrics on port {port}" not in log.read_text():
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)

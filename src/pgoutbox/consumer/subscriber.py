@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, close_old_connections, connections
 
-from pgoutbox import metrics
+from pgoutbox import metrics, tracing
 from pgoutbox.conf import Settings, get_settings
 from pgoutbox.consumer import inbox
 from pgoutbox.consumer.connection import ConsumerConnection
@@ -185,7 +185,8 @@ class Subscriber:
         error: Exception | None = None
         with correlation_id(headers):
             try:
-                self.callback(payload)
+                with tracing.consume_span(self.destination, headers, message_id=message_id):
+                    self.callback(payload)
             except Exception as exc:
                 error = exc
         outcome = outcome_of(error, acked=payload.acked, nacked=payload.nacked)

@@ -28,7 +28,7 @@ from typing import Any, TypeVar, overload
 
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 
-from pgoutbox import metrics, registry, signals
+from pgoutbox import metrics, registry, signals, tracing
 from pgoutbox.call_runner import run_call
 from pgoutbox.conf import PUBLISH_STRATEGIES, get_settings
 from pgoutbox.errors import InvalidEventError, SerializationError
@@ -136,7 +136,13 @@ def record_call(
     settings = get_settings()
     alias = using or router.db_for_write(OutboxEvent) or DEFAULT_DB_ALIAS
     encoded = encode_call(args, kwargs, settings.default_encoder, using=alias)
-    params: dict[str, Any] = {"stream": stream, "function": path, "args": encoded}
+    trace_headers = tracing.context_headers()
+    params: dict[str, Any] = {
+        "stream": stream,
+        "function": path,
+        "args": encoded,
+        "headers": json.dumps(trace_headers),
+    }
     if (strategy or settings.publish_strategy) == "keep-order":
         with connections[alias].cursor() as cursor:
             ordering.lock_stream(cursor, stream, connections[alias])
@@ -149,7 +155,13 @@ def record_call(
         (event_id,) = cursor.fetchone()
     decoded = json.loads(encoded)
     hook = functools.partial(
-        run_after_commit, func, event_id, tuple(decoded["args"]), decoded["kwargs"], alias
+        run_after_commit,
+        func,
+        event_id,
+        tuple(decoded["args"]),
+        decoded["kwargs"],
+        alias,
+        trace_headers=trace_headers,
     )
     transaction.on_commit(hook, using=alias, robust=True)
 
@@ -160,6 +172,8 @@ def run_after_commit(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     alias: str,
+    *,
+    trace_headers: dict[str, str] | None = None,
 ) -> None:
     """The producer runs its own committed call: lock the row, run, delete it, commit.
 
@@ -187,6 +201,7 @@ def run_after_commit(
             lock=("claim_call", {"id": event_id}),
             on_failure=on_failure,
             settings=settings,
+            trace_headers=trace_headers,
         )
     except Exception:
         logger.exception(

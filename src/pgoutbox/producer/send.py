@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, router
 
+from pgoutbox import tracing
 from pgoutbox.conf import get_settings
 from pgoutbox.errors import InvalidEventError
 from pgoutbox.models import OutboxEvent
@@ -37,14 +38,19 @@ def send(
     commits at once (Django's autocommit). ``message_id`` (default: a random one from the
     database) lets a caller put the id in its own headers before the row is written.
     ``compat="outbox-pattern"`` adds django-outbox-pattern's ``dop-*`` headers (``dop-msg-id``
-    is the message id), for consumers still running it during a switch.
+    is the message id), for consumers still running it during a switch. With OpenTelemetry,
+    the current span's ``traceparent`` and ``tracestate`` are added (pgoutbox.tracing).
 
     The row is written on ``using``, else the alias Django's router gives for writes of outbox
     events, else ``default``: the alias of the caller's transaction.
     """
     headers, message_id = compat_headers(compat, destination, headers, message_id)
     encoded, content_type = encode_body(body)
-    all_headers = {"content-type": content_type, **normalize_headers(headers)}
+    all_headers = {
+        "content-type": content_type,
+        **tracing.context_headers(),
+        **normalize_headers(headers),
+    }
     error = (
         destination_error(destination)
         or headers_error(all_headers)

@@ -199,6 +199,7 @@ class CallLane:
                 lock=("lock_leased_call", {"id": row.id, "lease": row.lease}),
                 on_failure=on_failure,
                 settings=self.settings,
+                trace_headers=row.headers,
             )
         except Exception as exc:
             # The call's own transaction was lost (its session died): nothing of it committed.

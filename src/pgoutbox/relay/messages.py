@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pgoutbox import metrics
+from pgoutbox import metrics, tracing
 from pgoutbox.conf import Settings
 from pgoutbox.errors import TransportUnavailable
 from pgoutbox.policy import Failure, dies, reconnect_delay, retry_delay
@@ -84,7 +84,7 @@ class MessageLane:
                 failures.append(Failure(row.id, message, delay=0.0, dead=True))
             else:
                 messages.append(message)
-        outcome = self._publish(messages)
+        outcome = tracing.traced_publish(self._publish, messages)  # a span when traced
         self._in_flight = _InFlight(claim.rows, outcome.confirmed)
         attempts = {row.id: row.attempts + 1 for row in claim.rows}
         for event_id, reason in outcome.rejected.items():

@@ -87,8 +87,8 @@ WHERE id = ANY(%(ids)s::bigint[])
 -- publish-on-commit: durable in the caller's transaction, leased so the listener leaves it
 -- to the producer's on-commit hook until the lease runs out. The lease counts from this
 -- statement, not from the start of a transaction that may have been long.
-INSERT INTO pgoutbox_event (stream, kind, function, args, available_at)
-VALUES (%(stream)s, 'call', %(function)s, %(args)s::jsonb,
+INSERT INTO pgoutbox_event (stream, kind, function, args, headers, available_at)
+VALUES (%(stream)s, 'call', %(function)s, %(args)s::jsonb, %(headers)s::jsonb,
         clock_timestamp() + make_interval(secs => %(lease)s))
 RETURNING id
 
@@ -97,8 +97,9 @@ RETURNING id
 -- of the transaction, so ids of one stream are drawn in commit order. One statement, so that
 -- the lock also holds in autocommit.
 WITH stream_lock AS (SELECT pg_advisory_xact_lock(1885831010, hashtext(%(stream)s)))
-INSERT INTO pgoutbox_event (stream, kind, function, args, ordered)
-SELECT %(stream)s, 'call', %(function)s, %(args)s::jsonb, true FROM stream_lock
+INSERT INTO pgoutbox_event (stream, kind, function, args, headers, ordered)
+SELECT %(stream)s, 'call', %(function)s, %(args)s::jsonb, %(headers)s::jsonb, true
+FROM stream_lock
 RETURNING id
 
 -- name: notify_calls
@@ -204,12 +205,14 @@ LIMIT %(limit)s
 
 -- name: status_database
 -- The NOTIFY mode this database's sessions get, the NOTIFY queue usage and the relay sessions
--- connected (application_name 'pgoutbox'); the trigger is pgoutbox.schema's business.
+-- connected (application_name 'pgoutbox', or 'pgoutbox:<the name the settings give>': see
+-- db.relay_application_name); the trigger is pgoutbox.schema's business.
 SELECT
     coalesce(nullif(current_setting('pgoutbox.notify', true), ''), 'on') AS notify_mode,
     pg_notification_queue_usage() AS notify_queue_usage,
     (SELECT count(*) FROM pg_stat_activity
-     WHERE application_name = 'pgoutbox' AND datname = current_database()) AS relay_sessions
+     WHERE (application_name = 'pgoutbox' OR starts_with(application_name, 'pgoutbox:'))
+       AND datname = current_database()) AS relay_sessions
 
 -- name: requeue_dead
 -- outbox_requeue: dead events back to pending, due now, with a fresh attempt count;

@@ -17,6 +17,7 @@ from typing import Any, Self
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from pgoutbox import tracing
 from pgoutbox.conf import Settings, get_settings
 from pgoutbox.consumer.payload import Payload
 from pgoutbox.consumer.subscriber import Subscriber
@@ -61,9 +62,10 @@ class Producer:
 
         ``headers=`` and ``content_type=`` are taken as stomp.py takes them; other keyword
         arguments are headers. The ``dop-*`` headers are added (``dop-msg-id`` is the message's
-        ``pgoutbox-message-id``). Returns 0, the number of failed attempts (the original retried
-        on the same connection; here a failure raises ``TransportError`` at once). Raises
-        ``InvalidEventError`` or ``SerializationError`` before sending anything.
+        ``pgoutbox-message-id``), and with OpenTelemetry the current span's ``traceparent``
+        (in a ``pgoutbox publish`` span). Returns 0, the number of failed attempts (the
+        original retried on the same connection; here a failure raises ``TransportError`` at
+        once). Raises ``InvalidEventError`` or ``SerializationError`` before sending anything.
         """
         headers = dict(kwargs.pop("headers", None) or {})
         content_type = kwargs.pop("content_type", None) or JSON_CONTENT_TYPE
@@ -72,6 +74,7 @@ class Producer:
         all_headers = {
             "content-type": content_type,
             **dop_headers(message_id, destination),
+            **tracing.context_headers(),
             **headers,
         }
         try:
@@ -86,7 +89,7 @@ class Producer:
         if error is not None:
             raise InvalidEventError(error)
         message = Message(0, message_id, destination, encoded, all_headers)
-        outcome = self._transport.publish_batch([message])
+        outcome = tracing.traced_publish(self._transport.publish_batch, [message])
         if 0 not in outcome.confirmed:
             reason = outcome.rejected.get(0) or outcome.failure or "no receipt"
             raise TransportError(

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pgoutbox import metrics
+from pgoutbox.conf import get_settings
 from pgoutbox.runner import build_relays, relay_options, run_relays
 from pgoutbox.shutdown import stop_on_signals
 
@@ -20,15 +22,27 @@ class Command(BaseCommand):
         parser.add_argument("--stream", action="append", default=[], help="only this stream")
         parser.add_argument("--batch-size", type=int, help="events per claim (BATCH_SIZE)")
         parser.add_argument("--database", action="append", default=[], help="alias to serve")
+        parser.add_argument(
+            "--metrics-port", type=metrics.port_number, help="with --run-in-loop (METRICS_PORT)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        loop = options["run_in_loop"]
+        if options["metrics_port"] is not None and not loop:
+            # A single run ends before Prometheus scrapes; METRICS_PORT is for looping relays.
+            raise CommandError("--metrics-port needs --run-in-loop")
         relays = build_relays(relay_options(options, interval="loop_interval"), listen=False)
+        port = options["metrics_port"]
+        stop_metrics = metrics.serve_relay_metrics(port, get_settings()) if loop else None
         stop = threading.Event()
         # Ctrl-C stops the cron form too (not as a user's call's failure); calls run in this
         # thread, so a second signal ends a hung one.
-        stop_on_signals(stop, second_kills=not options["run_in_loop"])
-        if options["run_in_loop"]:
-            run_relays(relays, stop)
+        stop_on_signals(stop, second_kills=not loop)
+        if stop_metrics is not None:
+            try:
+                run_relays(relays, stop)
+            finally:
+                stop_metrics()
             return
         for relay in relays:
             delivered = relay.drain_once(stop)
