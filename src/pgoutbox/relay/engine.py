@@ -25,9 +25,10 @@ from pgoutbox.errors import DatabaseError
 from pgoutbox.policy import reconnect_delay
 from pgoutbox.relay.adaptive import BusyLock, adaptive_mode
 from pgoutbox.relay.calls import CallLane
-from pgoutbox.relay.channels import BUSY_CHANNEL, CALLS_CHANNEL
+from pgoutbox.relay.channels import BUSY_CHANNEL, CALLS_CHANNEL, ORDERED_CHANNEL
 from pgoutbox.relay.listener import NotificationListener, channels_for
 from pgoutbox.relay.messages import BatchReport, MessageLane
+from pgoutbox.relay.ordered_messages import OrderedMessages
 from pgoutbox.relay.store import MessageStore
 from pgoutbox.transports.base import Transport
 
@@ -78,6 +79,7 @@ class Relay:
         self.messages = MessageLane(
             settings=settings, transport=transport, streams=self.streams, batch_size=self.batch_size
         )
+        self.ordered = OrderedMessages(self.messages)  # ordered message streams
         self.calls = CallLane(
             settings=settings,
             connect=connect,
@@ -118,6 +120,7 @@ class Relay:
                         self.calls.wake.set()
                     if lost is not None:
                         self.messages.settle_lost_batch(lost)
+                        self.ordered.settle_lost_batch(lost)
                         lost = None
                     self.drain(stop)
                     reconnects = 0  # only once a drain worked: a failure right after
@@ -159,6 +162,7 @@ class Relay:
                 self._check_busy = True  # another listener may have been busy before we came
             self._next_heartbeat = time.monotonic() + self.settings.heartbeat_interval
         self.messages.store = MessageStore(self.connect(False))
+        self.ordered.wake()  # ordered rows committed while disconnected
         logger.info(
             "relay connected",
             extra={
@@ -187,6 +191,7 @@ class Relay:
         until_retry = self.messages.retry_at - time.monotonic()
         if 0 < until_retry < timeout:
             timeout = until_retry
+        timeout = max(0.0, min(timeout, self.ordered.due_at - time.monotonic()))
         channels: frozenset[str] = frozenset()
         if self.listener is not None:
             channels = self.listener.wait(timeout, stop)
@@ -197,6 +202,9 @@ class Relay:
             stop.wait(timeout)
         if stop.is_set():
             return 0
+        if ORDERED_CHANNEL in channels or not channels:  # a producer's hint, or a poll
+            self.ordered.wake()
+        self.ordered.drain(stop)  # counted in no report: the adaptive paths' counts stay theirs
         if self.busy_lock is None:
             return self.drain(stop)
         if (BUSY_CHANNEL in channels or self._check_busy) and self.busy_lock.held_elsewhere():
@@ -270,7 +278,7 @@ class Relay:
 
     def drain(self, stop: threading.Event | None = None) -> int:
         """Relay message batches until one comes back short; return how many were delivered."""
-        delivered = 0
+        delivered = self.ordered.drain(stop)  # a no-op unless woken (relay/ordered_messages.py)
         while stop is None or not stop.is_set():
             if time.monotonic() < self.messages.retry_at:
                 break
