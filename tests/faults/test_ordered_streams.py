@@ -1,0 +1,169 @@
+"""Ordered message streams under load and faults, on every transport: four listeners share the
+streams and a consumer sees each stream in commit order; listeners SIGKILLed at random points
+only ever repeat messages already delivered, never deliver one before an earlier one."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+import pgoutbox
+from tests.support import database
+from tests.support.function_events import run_producers
+from tests.support.ledger import Delivery, Ledger
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LISTENERS = 4
+PRODUCERS = 4
+STREAMS = 12
+
+
+class OrderedLoad:
+    """Producers of ordered messages on ``STREAMS`` streams, recording each stream's commit
+    order (the producer lock is held to the commit, so the order of recording inside the
+    transaction is the commit order) and the committed message ids in ``ledger``."""
+
+    def __init__(self, ledger: Ledger, destination: str) -> None:
+        self.ledger = ledger
+        self.destination = destination
+        self.committed: dict[str, list[int]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self._numbers = itertools.count()
+        self.stop = threading.Event()
+
+    def produce(self, producer: int, count: int, *, interval: float = 0.0) -> None:
+        rng = random.Random(producer)
+        for _ in range(count):
+            if self.stop.is_set():
+                return
+            # Streams in one order in every transaction (by name), or two producers holding
+            # each other's stream would fail with KeepOrderConflict rather than deadlock.
+            streams = sorted(
+                f"stream-{rng.randrange(STREAMS):02}" for _ in range(rng.randint(1, 3))
+            )
+            with transaction.atomic():
+                for stream in streams:
+                    self._send(stream)
+            time.sleep(interval)
+
+    def _send(self, stream: str) -> None:
+        n = next(self._numbers)
+        body = {"stream": stream, "n": n}
+        message_id = pgoutbox.send(self.destination, body, stream=stream, ordered=True)
+        with self._lock:
+            self.committed[stream].append(n)
+        transaction.on_commit(lambda: self.ledger.record([message_id]))
+
+    def background(self, count: int, interval: float) -> threading.Thread:
+        thread = threading.Thread(
+            target=run_producers,
+            args=(lambda p: self.produce(p, count, interval=interval), PRODUCERS),
+            daemon=True,
+        )
+        thread.start()
+        return thread
+
+    def first_deliveries(self, deliveries: Sequence[Delivery]) -> dict[str, list[int]]:
+        """Each stream's messages in the order of their first delivery (a consumer that
+        deduplicates by message id sees this)."""
+        seen: set[str] = set()
+        streams: dict[str, list[int]] = defaultdict(list)
+        for delivery in deliveries:
+            if delivery.message_id not in seen:
+                seen.add(delivery.message_id)
+                body = json.loads(delivery.body)
+                streams[body["stream"]].append(body["n"])
+        return dict(streams)
+
+    def out_of_order(self, deliveries: Sequence[Delivery]) -> dict[str, Any]:
+        first = self.first_deliveries(deliveries)
+        return {
+            stream: {"committed": numbers[:20], "delivered": first.get(stream, [])[:20]}
+            for stream, numbers in self.committed.items()
+            if first.get(stream) != numbers
+        }
+
+
+def test_four_listeners_publish_every_stream_in_commit_order(
+    relay_process, transport_setup, ledger, pg, figures
+):
+    sink = transport_setup.sink()
+    overrides = {"BATCH_SIZE": 20, **transport_setup.settings}
+    relays = [relay_process("outbox_listen", overrides=overrides) for _ in range(LISTENERS)]
+    for relay in relays:
+        relay.wait_connected()
+    load = OrderedLoad(ledger, sink.destination)
+    started = time.monotonic()
+    run_producers(lambda p: load.produce(p, 150, interval=0.002), PRODUCERS)
+    missing = sink.wait_for_ids(ledger.ids(), timeout=60)
+    delivered_in = time.monotonic() - started
+    sink.quiet_for(0.5)
+    exit_codes = [relay.terminate() for relay in relays]
+    deliveries = sink.snapshot()
+    accounting = ledger.account(deliveries)
+    figures.update(
+        transport=transport_setup.name,
+        events=accounting.committed,
+        streams=len(load.committed),
+        all_delivered_s=round(delivered_in, 2),
+        lost=len(accounting.lost),
+        extra_copies=accounting.duplicate_copies,
+    )
+    assert not missing and not accounting.lost, str(accounting)
+    assert not accounting.duplicates and not accounting.unexpected, str(accounting)
+    assert load.out_of_order(deliveries) == {}
+    assert exit_codes == [0] * LISTENERS
+    assert database.event_status(pg) == {}
+
+
+KILLS = 8
+
+
+def test_listeners_sigkilled_at_random_points_repeat_but_never_reorder(
+    relay_process, transport_setup, ledger, pg, figures
+):
+    seed = int(os.environ.get("PGOUTBOX_FAULT_SEED", time.time_ns() % 1_000_000))
+    rng = random.Random(seed)
+    sink = transport_setup.sink()
+    overrides = {"BATCH_SIZE": 25, "POLL_INTERVAL": 0.5, **transport_setup.settings}
+    load = OrderedLoad(ledger, sink.destination)
+    run_producers(lambda p: load.produce(p, 100), PRODUCERS)  # a backlog for the first kills
+    producing = load.background(10**9, interval=0.01)
+    # Two listeners at a time: one killed at a random point while the other goes on.
+    steady = relay_process("outbox_listen", overrides=overrides)
+    for _ in range(KILLS):
+        before = sink.count()
+        doomed = relay_process("outbox_listen", overrides=overrides)
+        assert sink.wait_for_count(before + 1, timeout=15) > before, doomed.output()[-2000:]
+        time.sleep(rng.uniform(0.0, 0.15))
+        doomed.kill()
+    load.stop.set()
+    producing.join(30)
+    missing = sink.wait_for_ids(ledger.ids(), timeout=60)
+    sink.quiet_for(1.0)
+    assert steady.terminate() == 0
+    deliveries = sink.snapshot()
+    accounting = ledger.account(deliveries)
+    figures.update(
+        transport=transport_setup.name,
+        seed=seed,
+        events=accounting.committed,
+        kills=KILLS,
+        lost=len(accounting.lost),
+        extra_copies=accounting.duplicate_copies,
+    )
+    assert not missing and not accounting.lost, f"{accounting} (seed {seed})"
+    assert not accounting.unexpected
+    assert load.out_of_order(deliveries) == {}, f"seed {seed}"
+    assert database.event_status(pg) == {}
