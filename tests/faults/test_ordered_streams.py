@@ -21,12 +21,14 @@ import pgoutbox
 from tests.support import database
 from tests.support.function_events import run_producers
 from tests.support.ledger import Delivery, Ledger
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LISTENERS = 4
 PRODUCERS = 4
 STREAMS = 12
+OUTAGE_SECONDS = 4.0
 
 
 class OrderedLoad:
@@ -166,4 +168,57 @@ def test_listeners_sigkilled_at_random_points_repeat_but_never_reorder(
     assert not missing and not accounting.lost, f"{accounting} (seed {seed})"
     assert not accounting.unexpected
     assert load.out_of_order(deliveries) == {}, f"seed {seed}"
+    assert database.event_status(pg) == {}
+
+
+def test_a_broker_outage_holds_every_stream_at_its_head_then_resumes_in_order(
+    relay_process, transport_setup, ledger, pg, figures
+):
+    proxy = TcpProxy(transport_setup.address)
+    try:
+        sink = transport_setup.sink()  # straight to the broker: only the relay's path is cut
+        listener = relay_process(
+            overrides={
+                **transport_setup.settings,
+                **transport_setup.url(("127.0.0.1", proxy.port)),
+                "RECONNECT_BACKOFF_MAX": 1,
+                "STOMP_CONNECT_TIMEOUT": 2,
+                "STOMP_RECEIPT_TIMEOUT": 2,
+                "MAX_ATTEMPTS": 2,
+                "BATCH_SIZE": 50,
+            }
+        )
+        listener.wait_connected()
+        load = OrderedLoad(ledger, sink.destination)
+        producing = load.background(10**9, interval=0.02)
+        sink.wait_for_count(100, timeout=15)
+        proxy.cut()
+        time.sleep(OUTAGE_SECONDS)
+        dead, max_attempts = pg.execute(
+            "SELECT count(*) FILTER (WHERE status = 'dead'), coalesce(max(attempts), 0)"
+            " FROM pgoutbox_event"
+        ).fetchone()
+        proxy.restore()
+        time.sleep(1.0)
+        load.stop.set()
+        producing.join(30)
+        missing = sink.wait_for_ids(ledger.ids(), timeout=60)
+        sink.quiet_for(0.5)
+        assert listener.terminate() == 0
+    finally:
+        proxy.close()
+    deliveries = sink.snapshot()
+    accounting = ledger.account(deliveries)
+    figures.update(
+        transport=transport_setup.name,
+        outage_s=OUTAGE_SECONDS,
+        events=accounting.committed,
+        max_attempts_during_outage=max_attempts,
+        lost=len(accounting.lost),
+        extra_copies=accounting.duplicate_copies,
+    )
+    assert dead == 0 and max_attempts > 2, "an outage counts attempts but kills nothing"
+    assert not missing and not accounting.lost, str(accounting)
+    assert not accounting.unexpected
+    assert load.out_of_order(deliveries) == {}
     assert database.event_status(pg) == {}

@@ -353,3 +353,25 @@ def _lane(transport: Any) -> OrderedMessages:
     lane = MessageLane(settings=settings, transport=transport, streams=[], batch_size=50)
     lane.store = MessageStore(db.connect(db.connection_params("default"), autocommit=False))
     return OrderedMessages(lane)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "direct"])
+def test_ordered_messages_on_a_second_alias_commit_or_roll_back_with_it(relay_thread):
+    """A producer on the "direct" alias: a rolled-back ordered message is never sent; the
+    committed ones, from either alias, are published in order by a relay of "direct"."""
+    transport = MemoryTransport()
+    with pytest.raises(_Rollback), transaction.atomic(using="direct"):
+        pgoutbox.send(
+            "/queue/d", {"stream": "d", "n": -1}, stream="d", ordered=True, using="direct"
+        )
+        raise _Rollback
+    pgoutbox.send("/queue/d", {"stream": "d", "n": 0}, stream="d", ordered=True, using="direct")
+    pgoutbox.send("/queue/d", {"stream": "d", "n": 1}, stream="d", ordered=True)
+    with pgoutbox_settings(DATABASE="direct"):
+        relay_thread(transport=transport)
+        assert transport.wait_for(2, timeout=10)
+    assert _per_stream(_bodies(transport)) == {"d": [0, 1]}
+
+
+class _Rollback(Exception):
+    pass
