@@ -12,6 +12,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection, models, transaction
 
@@ -375,3 +376,58 @@ def test_ordered_messages_on_a_second_alias_commit_or_roll_back_with_it(relay_th
 
 class _Rollback(Exception):
     pass
+
+
+# -- plain SQL: pgoutbox_send(..., ordered => true) ---------------------------------------------
+
+
+def _sql_session() -> Any:
+    return db.connect(db.connection_params("default"), autocommit=False)
+
+
+def test_pgoutbox_send_ordered_is_published_in_order(relay_thread):
+    transport = MemoryTransport()
+    with _sql_session() as conn:
+        for n in range(3):
+            conn.execute(
+                "SELECT pgoutbox_send('/queue/sql', %s::jsonb, stream => 'sql', ordered => true)",
+                [json.dumps({"stream": "sql", "n": n})],
+            )
+        conn.execute("SELECT pgoutbox_send('/queue/sql', 'unordered', '{}', 'sql')")
+        conn.commit()
+    assert sorted(OutboxEvent.objects.values_list("ordered", flat=True)) == [
+        False,
+        True,
+        True,
+        True,
+    ]
+    relay_thread(transport=transport)
+    assert transport.wait_for(4, timeout=10)
+    ordered = [
+        json.loads(d.message.body) for d in transport.deliveries if d.message.body != b"unordered"
+    ]
+    assert _per_stream(ordered) == {"sql": [0, 1, 2]}
+
+
+def test_pgoutbox_send_ordered_holds_the_stream_to_the_commit():
+    with _sql_session() as first, _sql_session() as second:
+        first.execute("SELECT pgoutbox_send('/queue/l', 'a', stream => 'l', ordered => true)")
+        second.execute("SET lock_timeout = '200ms'")
+        second.execute("SELECT pgoutbox_send('/queue/l', 'b', stream => 'other', ordered => true)")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            second.execute("SELECT pgoutbox_send('/queue/l', 'c', stream => 'l', ordered => true)")
+        second.rollback()
+        first.commit()
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        ("pgoutbox_send('/queue/x', 'x', ordered => true)", "needs a stream"),
+        ("pgoutbox_send('/queue/x', 'x', stream => 's', ordered => NULL)", "got NULL"),
+    ],
+)
+def test_pgoutbox_send_refuses_bad_ordered_arguments_writing_nothing(call, error):
+    with _sql_session() as conn, pytest.raises(psycopg.Error, match=error):
+        conn.execute(f"SELECT {call}")
+    assert not OutboxEvent.objects.exists()
