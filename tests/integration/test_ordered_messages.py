@@ -353,7 +353,7 @@ def _lane(transport: Any) -> OrderedMessages:
     settings = get_settings()
     lane = MessageLane(settings=settings, transport=transport, streams=[], batch_size=50)
     lane.store = MessageStore(db.connect(db.connection_params("default"), autocommit=False))
-    return OrderedMessages(lane)
+    return OrderedMessages(lane, poll_interval=settings.poll_interval)
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "direct"])
@@ -372,6 +372,40 @@ def test_ordered_messages_on_a_second_alias_commit_or_roll_back_with_it(relay_th
         relay_thread(transport=transport)
         assert transport.wait_for(2, timeout=10)
     assert _per_stream(_bodies(transport)) == {"d": [0, 1]}
+
+
+def test_a_plain_insert_is_published_while_unordered_traffic_keeps_the_listener_awake(
+    relay_thread,
+):
+    """A row no producer notified about (a plain INSERT) waits at most about a poll interval,
+    even when notifications come faster than that and the listener never times out."""
+    transport = MemoryTransport()
+    relay_thread(transport=transport, poll_interval=0.5)
+    stop = threading.Event()
+
+    def unordered_traffic() -> None:
+        try:
+            while not stop.is_set():
+                pgoutbox.send("/queue/busy", {"stream": "", "n": 0})
+                time.sleep(0.05)
+        finally:
+            connection.close()
+
+    traffic = threading.Thread(target=unordered_traffic)
+    traffic.start()
+    try:
+        time.sleep(0.3)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO pgoutbox_event (stream, kind, destination, body, ordered) "
+                "VALUES ('quiet', 'message', '/queue/q', %s, true)",
+                [json.dumps({"stream": "quiet", "n": 0})],
+            )
+        wait_until(lambda: not OutboxEvent.objects.filter(stream="quiet").exists(), timeout=3)
+    finally:
+        stop.set()
+        traffic.join(10)
+    assert _per_stream(_bodies(transport))["quiet"] == [0]
 
 
 class _Rollback(Exception):

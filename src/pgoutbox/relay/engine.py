@@ -79,7 +79,8 @@ class Relay:
         self.messages = MessageLane(
             settings=settings, transport=transport, streams=self.streams, batch_size=self.batch_size
         )
-        self.ordered = OrderedMessages(self.messages)  # ordered message streams
+        # Ordered message streams (relay/ordered_messages.py).
+        self.ordered = OrderedMessages(self.messages, poll_interval=self.poll_interval)
         self.calls = CallLane(
             settings=settings,
             connect=connect,
@@ -272,7 +273,8 @@ class Relay:
             self.settings.adaptive_poll_interval * 2**empty_rounds,
             max(_ADAPTIVE_WAIT_CAP, self.settings.adaptive_poll_interval),
         )
-        self.listener.wait(max(until_retry, pause), stop)
+        if ORDERED_CHANNEL in self.listener.wait(max(until_retry, pause), stop):
+            self.ordered.wake()
         self._heartbeat_if_due()
         return min(empty_rounds + 1, 16)
 

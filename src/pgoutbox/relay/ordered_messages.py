@@ -51,6 +51,11 @@ _WAVE_BUDGET_SECONDS = 5.0
 # committed while it held the stream is not left for the poll; give up after a few tries.
 _BUSY_STREAM_RETRY_SECONDS = 0.01
 _BUSY_STREAM_RETRIES = 20
+# At most this many messages of one stream per pass (one wave each): a stream with a backlog
+# leaves room in the batch for the others, and a pass stays a few broker round trips long.
+_MAX_RUN = 16
+# Streams looked at per pass, per row of the batch: others may be held by other relays.
+_STREAMS_PER_ROW = 4
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,14 @@ class OrderedMessages:
     """Publishes the ordered message streams through a :class:`MessageLane`'s transport and
     store; driven by the engine's thread."""
 
-    def __init__(self, lane: MessageLane) -> None:
+    def __init__(self, lane: MessageLane, *, poll_interval: float) -> None:
         self.lane = lane
+        self.poll_interval = poll_interval
         self.wanted = True  # woken: run a pass at the next drain
         self.due_at = math.inf  # monotonic time of a retry this lane scheduled
+        # A poll of its own: wake-ups that keep the listener from timing out (a busy outbox)
+        # must not keep rows without a notification (a plain INSERT) waiting.
+        self._last_pass = -math.inf
         self._busy_retries = 0
         self._in_flight: _InFlight | None = None
 
@@ -84,9 +93,10 @@ class OrderedMessages:
 
     def drain(self, stop: threading.Event | None = None) -> int:
         """When woken or due, run passes until one finds nothing more; return the delivered."""
-        if not self.wanted and time.monotonic() < self.due_at:
+        now = time.monotonic()
+        if not self.wanted and now < self.due_at and now - self._last_pass < self.poll_interval:
             return 0
-        self.wanted, self.due_at = False, math.inf
+        self.wanted, self.due_at, self._last_pass = False, math.inf, now
         delivered = 0
         while stop is None or not stop.is_set():
             if time.monotonic() < self.lane.retry_at:
@@ -190,7 +200,7 @@ class OrderedMessages:
         with translate_errors(), conn.cursor() as cur:
             cur.execute(
                 query("ordered_streams"),
-                {"streams": self.lane.streams, "calls": False, "limit": limit},
+                {"streams": self.lane.streams, "calls": False, "limit": limit * _STREAMS_PER_ROW},
             )
             for (stream,) in cur.fetchall():
                 if taken >= limit or size >= max_bytes:
@@ -201,7 +211,8 @@ class OrderedMessages:
                     busy = True
                     continue
                 run: deque[EventRow] = deque()
-                for row in claim_stream_run(cur, stream, limit - taken, calls=False):
+                most = min(limit - taken, _MAX_RUN)
+                for row in claim_stream_run(cur, stream, most, calls=False):
                     if run and size >= max_bytes:
                         break
                     run.append(row)

@@ -144,9 +144,9 @@ FOR UPDATE SKIP LOCKED
 
 -- name: ordered_streams
 -- Ordered streams whose head (oldest pending row of the kind asked for: calls for the calls
--- lane, messages for the message lane) is due. Distinct streams are found by skipping through
--- the (stream, id) index one stream at a time, and each head by one index probe, so the cost
--- does not grow with the rows blocked behind a head.
+-- lane, messages for the message lane) is due, oldest head first. Distinct streams are found
+-- by skipping through the (stream, id) index one stream at a time, and each head by one index
+-- probe, so the cost does not grow with the rows blocked behind a head.
 WITH RECURSIVE streams AS (
     (SELECT stream FROM pgoutbox_event
      WHERE status = 'pending' AND ordered ORDER BY stream LIMIT 1)
@@ -159,12 +159,16 @@ WITH RECURSIVE streams AS (
 )
 SELECT s.stream
 FROM streams s
+CROSS JOIN LATERAL (
+    SELECT h.id, h.available_at FROM pgoutbox_event h
+    WHERE h.stream = s.stream AND h.status = 'pending' AND h.ordered
+      AND (h.kind = 'call') = %(calls)s
+    ORDER BY h.id LIMIT 1
+) head
 WHERE s.stream IS NOT NULL
   AND (cardinality(%(streams)s::text[]) = 0 OR s.stream = ANY(%(streams)s::text[]))
-  AND (SELECT h.available_at <= now() FROM pgoutbox_event h
-       WHERE h.stream = s.stream AND h.status = 'pending' AND h.ordered
-         AND (h.kind = 'call') = %(calls)s
-       ORDER BY h.id LIMIT 1)
+  AND head.available_at <= now()
+ORDER BY head.id  -- the oldest head first: no stream starves behind busier ones
 LIMIT %(limit)s
 
 -- name: lock_ordered_stream
