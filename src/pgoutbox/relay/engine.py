@@ -205,14 +205,14 @@ class Relay:
             return 0
         if ORDERED_CHANNEL in channels or not channels:  # a producer's hint, or a poll
             self.ordered.wake()
-        self.ordered.drain(stop)  # counted in no report: the adaptive paths' counts stay theirs
+        delivered = self.ordered.drain(stop)  # ordered message streams, when woken
         if self.busy_lock is None:
-            return self.drain(stop)
+            return delivered + self.drain(stop)
         if (BUSY_CHANNEL in channels or self._check_busy) and self.busy_lock.held_elsewhere():
             self._check_busy = False
-            return self._assist(self.busy_lock, stop)
+            return delivered + self._assist(self.busy_lock, stop)
         self._check_busy = False
-        return self._drain_adaptive(self.busy_lock, stop)
+        return delivered + self._drain_adaptive(self.busy_lock, stop)
 
     def _drain_adaptive(self, lock: BusyLock, stop: threading.Event) -> int:
         """``pgoutbox.notify = 'adaptive'``: when a wake-up finds more than one event, hold the
