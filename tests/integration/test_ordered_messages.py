@@ -23,6 +23,7 @@ from pgoutbox.errors import InvalidEventError
 from pgoutbox.models import OutboxEvent
 from pgoutbox.relay.ordered_messages import OrderedMessages
 from pgoutbox.relay.store import MessageStore
+from pgoutbox.runner import build_relay
 from pgoutbox.sql import query
 from pgoutbox.transports.amqp import AmqpTransport
 from pgoutbox.transports.base import PublishOutcome
@@ -406,6 +407,15 @@ def test_a_plain_insert_is_published_while_unordered_traffic_keeps_the_listener_
         stop.set()
         traffic.join(10)
     assert _per_stream(_bodies(transport))["quiet"] == [0]
+
+
+def test_events_relay_run_once_publishes_ordered_streams_in_order():
+    for n in range(3):
+        pgoutbox.send("/queue/cron", {"stream": "cron", "n": n}, stream="cron", ordered=True)
+    transport = MemoryTransport()
+    assert build_relay(listen=False, transport=transport).drain_once() == 3
+    assert _per_stream(_bodies(transport)) == {"cron": [0, 1, 2]}
+    assert not OutboxEvent.objects.exists()
 
 
 class _Rollback(Exception):
