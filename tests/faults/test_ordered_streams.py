@@ -88,6 +88,23 @@ class OrderedLoad:
                 streams[body["stream"]].append(body["n"])
         return dict(streams)
 
+    def check(self, sink: Any, missing: set[str], figures: dict[str, Any], **measured: Any) -> Any:
+        """Account for what ``sink`` received, report it in ``figures`` (with ``measured``),
+        and assert that nothing was lost or unexpected and every stream came in commit order;
+        return the accounting."""
+        deliveries = sink.snapshot()
+        accounting = self.ledger.account(deliveries)
+        figures.update(
+            **measured,
+            events=accounting.committed,
+            lost=len(accounting.lost),
+            extra_copies=accounting.duplicate_copies,
+        )
+        assert not missing and not accounting.lost, f"{accounting} ({measured})"
+        assert not accounting.unexpected
+        assert self.out_of_order(deliveries) == {}, str(measured)
+        return accounting
+
     def out_of_order(self, deliveries: Sequence[Delivery]) -> dict[str, Any]:
         first = self.first_deliveries(deliveries)
         return {
@@ -112,19 +129,15 @@ def test_four_listeners_publish_every_stream_in_commit_order(
     delivered_in = time.monotonic() - started
     sink.quiet_for(0.5)
     exit_codes = [relay.terminate() for relay in relays]
-    deliveries = sink.snapshot()
-    accounting = ledger.account(deliveries)
-    figures.update(
+    accounting = load.check(
+        sink,
+        missing,
+        figures,
         transport=transport_setup.name,
-        events=accounting.committed,
         streams=len(load.committed),
         all_delivered_s=round(delivered_in, 2),
-        lost=len(accounting.lost),
-        extra_copies=accounting.duplicate_copies,
     )
-    assert not missing and not accounting.lost, str(accounting)
-    assert not accounting.duplicates and not accounting.unexpected, str(accounting)
-    assert load.out_of_order(deliveries) == {}
+    assert not accounting.duplicates, str(accounting)
     assert exit_codes == [0] * LISTENERS
     assert database.event_status(pg) == {}
 
@@ -155,19 +168,7 @@ def test_listeners_sigkilled_at_random_points_repeat_but_never_reorder(
     missing = sink.wait_for_ids(ledger.ids(), timeout=60)
     sink.quiet_for(1.0)
     assert steady.terminate() == 0
-    deliveries = sink.snapshot()
-    accounting = ledger.account(deliveries)
-    figures.update(
-        transport=transport_setup.name,
-        seed=seed,
-        events=accounting.committed,
-        kills=KILLS,
-        lost=len(accounting.lost),
-        extra_copies=accounting.duplicate_copies,
-    )
-    assert not missing and not accounting.lost, f"{accounting} (seed {seed})"
-    assert not accounting.unexpected
-    assert load.out_of_order(deliveries) == {}, f"seed {seed}"
+    load.check(sink, missing, figures, transport=transport_setup.name, seed=seed, kills=KILLS)
     assert database.event_status(pg) == {}
 
 
@@ -207,18 +208,13 @@ def test_a_broker_outage_holds_every_stream_at_its_head_then_resumes_in_order(
         assert listener.terminate() == 0
     finally:
         proxy.close()
-    deliveries = sink.snapshot()
-    accounting = ledger.account(deliveries)
-    figures.update(
+    load.check(
+        sink,
+        missing,
+        figures,
         transport=transport_setup.name,
         outage_s=OUTAGE_SECONDS,
-        events=accounting.committed,
         max_attempts_during_outage=max_attempts,
-        lost=len(accounting.lost),
-        extra_copies=accounting.duplicate_copies,
     )
     assert dead == 0 and max_attempts > 2, "an outage counts attempts but kills nothing"
-    assert not missing and not accounting.lost, str(accounting)
-    assert not accounting.unexpected
-    assert load.out_of_order(deliveries) == {}
     assert database.event_status(pg) == {}
