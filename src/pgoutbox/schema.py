@@ -24,6 +24,7 @@ CURRENT_FUNCTIONS = (
     "pgoutbox_relay_idle_v2",
     "pgoutbox_body_v1",
     "pgoutbox_send_v1",
+    "pgoutbox_send_v2",
 )
 COMMENT_PREFIX = "pgoutbox sha256:"
 # pg_trigger.tgenabled: 'O' fires (origin), 'A' always, 'R' on replicas only, 'D' disabled.

@@ -58,6 +58,17 @@ def stream_error(stream: Any) -> str | None:
     return None
 
 
+def ordered_error(ordered: Any, stream: Any) -> str | None:
+    if not isinstance(ordered, bool):
+        return f"ordered must be a bool, got {type(ordered).__name__} {ordered!r}"
+    if ordered and not stream:
+        return (
+            "ordered=True needs a stream: messages are ordered within a stream "
+            "(e.g. stream=f'order-{order.pk}')"
+        )
+    return None
+
+
 def body_size_error(body: bytes, max_bytes: int) -> str | None:
     if len(body) > max_bytes:
         return f"body is {len(body)} bytes, over MAX_BODY_BYTES ({max_bytes})"

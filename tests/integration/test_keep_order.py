@@ -21,7 +21,7 @@ from pgoutbox.relay.store import CallStore
 from pgoutbox.sql import query
 from pgoutbox.transports.memory import MemoryTransport
 from tests.app import outbox
-from tests.support.function_events import pgoutbox_settings, wait_until
+from tests.support.function_events import pgoutbox_settings, run_producers, wait_until
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, databases=["default", "direct"]),
@@ -56,29 +56,18 @@ def test_events_of_4_concurrent_producers_run_in_commit_order_by_2_relays(relay_
     rank: dict[str, int] = {}
     counter = itertools.count()
     rank_lock = threading.Lock()
-    errors: list[BaseException] = []
 
     def produce(producer: int) -> None:
-        try:
-            for seq in range(50):
-                token = f"{producer}-{seq}"
-                with transaction.atomic():
-                    outbox.notify_ordered(token)
-                    # The stream's producer lock is held from the insert to the commit, so the
-                    # order of this step is the commit order.
-                    with rank_lock:
-                        rank[token] = next(counter)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        for seq in range(50):
+            token = f"{producer}-{seq}"
+            with transaction.atomic():
+                outbox.notify_ordered(token)
+                # The stream's producer lock is held from the insert to the commit, so the
+                # order of this step is the commit order.
+                with rank_lock:
+                    rank[token] = next(counter)
 
-    threads = [threading.Thread(target=produce, args=(p,)) for p in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    run_producers(produce, 4)
     wait_until(lambda: len(outbox.runs()) >= 200, timeout=60)
     time.sleep(0.3)
     run_tokens = [r.args[0] for r in outbox.runs()]
@@ -160,7 +149,7 @@ def test_finding_due_streams_never_reads_the_rows_behind_a_blocked_head():
         cursor.execute("ANALYZE pgoutbox_event")
         cursor.execute(
             "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query("ordered_streams"),
-            {"streams": []},
+            {"streams": [], "calls": True, "limit": None},
         )
         [[plan]] = cursor.fetchone()
         cursor.execute("SELECT pg_relation_size('pgoutbox_event') / 8192")
@@ -248,7 +237,9 @@ def test_looking_at_a_leased_stream_locks_none_of_its_rows():
     ):
         leased = CallStore(leaser).lease_ordered("ordered", 10, settings.call_lease)
         assert leased is not None and len(leased) == 2
-        looker.execute(query("claim_ordered"), {"stream": "ordered", "limit": 10}).fetchall()
+        looker.execute(
+            query("claim_ordered"), {"stream": "ordered", "limit": 10, "calls": True}
+        ).fetchall()
         # The looker's transaction is still open: the lease holder can lock its rows.
         for row in leased:
             locked = runner.execute(

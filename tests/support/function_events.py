@@ -24,6 +24,30 @@ SIGNAL_NAMES = (
 )
 
 
+def run_producers(produce: Callable[[int], None], count: int, timeout: float = 60.0) -> None:
+    """Run ``produce(n)`` for n in ``range(count)`` in threads at once, each closing its Django
+    connection at the end; re-raise the first error any of them raised."""
+    from django.db import connection
+
+    errors: list[BaseException] = []
+
+    def run(producer: int) -> None:
+        try:
+            produce(producer)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    if errors:
+        raise errors[0]
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> Any:
     """Return the first truthy value of ``predicate()``; AssertionError after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -22,7 +22,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, router, transaction
 
-from pgoutbox.errors import SerializationError
+from pgoutbox.errors import InvalidEventError, SerializationError
 from pgoutbox.producer.encoding import dop_headers
 from pgoutbox.producer.send import send
 from pgoutbox.validation import destination_error
@@ -40,12 +40,18 @@ class Config(NamedTuple):
     ``fields``: the model fields in the body (default: all); ``serializer``: the name of a
     model method returning the body instead (it wins over ``fields``); ``version``: appended
     to the destination as ``destination + "." + version``.
+    ``ordered``: publish each instance's events in commit order (an ordered stream, see
+    ``send()``); ``stream_field``: the field whose value (as text) names the stream, so models
+    can share one (e.g. ``"order_id"`` on order lines, ``"id"`` on orders). Without it an
+    ordered event's stream is ``<app_label>.<model_name>:<pk>``.
     """
 
     destination: str
     fields: list[str] | None = None
     serializer: str | None = None
     version: str | None = None
+    ordered: bool = False
+    stream_field: str | None = None
 
 
 def publish(configs: Sequence[Config]) -> Callable[[ModelT], ModelT]:
@@ -94,13 +100,33 @@ def _check_config(cls: type[models.Model], config: Config) -> None:
         raise ImproperlyConfigured(
             f"{name}: serializer {config.serializer!r} is not a method of {cls.__name__}"
         )
-    for field_name in config.fields or ():
+    if not isinstance(config.ordered, bool):
+        raise ImproperlyConfigured(f"{name}: ordered must be a bool, got {config.ordered!r}")
+    stream_fields = [config.stream_field] if config.stream_field is not None else []
+    for field_name in [*(config.fields or ()), *stream_fields]:
         try:
             cls._meta.get_field(field_name)
         except FieldDoesNotExist as exc:
             raise ImproperlyConfigured(
                 f"{name}: field {field_name!r} does not exist on {cls.__name__}"
             ) from exc
+
+
+def event_stream(instance: models.Model, config: Config) -> str:
+    """The stream of the instance's event: the ``stream_field``'s value as text, else
+    ``<app_label>.<model_name>:<pk>`` when ordered, else none (``""``).
+
+    Raises ``InvalidEventError`` when the stream field is empty (None or "")."""
+    if config.stream_field is None:
+        return f"{instance._meta.label_lower}:{instance.pk}" if config.ordered else ""
+    field = instance._meta.get_field(config.stream_field)
+    value = getattr(instance, getattr(field, "attname", config.stream_field))
+    if value is None or value == "":
+        raise InvalidEventError(
+            f"{type(instance).__name__}.{config.stream_field} is empty: it names the event's "
+            f"stream (Config(stream_field={config.stream_field!r}))"
+        )
+    return str(value)
 
 
 def final_destination(config: Config) -> str:
@@ -136,4 +162,6 @@ def _write_event(instance: models.Model, config: Config, *, using: str) -> None:
         headers={"content-type": "application/json", **dop_headers(message_id, destination)},
         using=using,
         message_id=message_id,
+        stream=event_stream(instance, config),
+        ordered=config.ordered,
     )

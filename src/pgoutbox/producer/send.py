@@ -13,9 +13,16 @@ from pgoutbox import tracing
 from pgoutbox.conf import get_settings
 from pgoutbox.errors import InvalidEventError
 from pgoutbox.models import OutboxEvent
+from pgoutbox.producer import ordering
 from pgoutbox.producer.encoding import compat_headers, encode_body, normalize_headers
 from pgoutbox.sql import query
-from pgoutbox.validation import body_size_error, destination_error, headers_error, stream_error
+from pgoutbox.validation import (
+    body_size_error,
+    destination_error,
+    headers_error,
+    ordered_error,
+    stream_error,
+)
 
 
 def send(
@@ -27,6 +34,7 @@ def send(
     using: str | None = None,
     message_id: uuid.UUID | None = None,
     compat: str | None = None,
+    ordered: bool = False,
 ) -> uuid.UUID:
     """Record a message for ``destination``; it is published if and only if the transaction commits.
 
@@ -40,6 +48,11 @@ def send(
     ``compat="outbox-pattern"`` adds django-outbox-pattern's ``dop-*`` headers (``dop-msg-id``
     is the message id), for consumers still running it during a switch. With OpenTelemetry,
     the current span's ``traceparent`` and ``tracestate`` are added (pgoutbox.tracing).
+
+    ``ordered=True`` (with a ``stream``) publishes the stream's messages in commit order, one
+    at a time per stream: the transaction holds the stream's producer lock from this insert to
+    its end, so producers of one stream commit one after the other (a transaction that
+    already holds another ordered stream raises ``KeepOrderConflict`` rather than deadlock).
 
     The row is written on ``using``, else the alias Django's router gives for writes of outbox
     events, else ``default``: the alias of the caller's transaction.
@@ -55,6 +68,7 @@ def send(
         destination_error(destination)
         or headers_error(all_headers)
         or stream_error(stream)
+        or ordered_error(ordered, stream)
         or body_size_error(encoded, get_settings().max_body_bytes)
     )
     if error is not None:
@@ -67,8 +81,15 @@ def send(
         "message_id": None if message_id is None else str(message_id),
     }
     alias = using or router.db_for_write(OutboxEvent) or DEFAULT_DB_ALIAS
-    with connections[alias].cursor() as cursor:
-        cursor.execute(query("insert_message"), params)
-        row = cursor.fetchone()
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        if ordered:
+            ordering.lock_stream(cursor, stream, connection)
+            cursor.execute(query("insert_ordered_message"), params)
+            row = cursor.fetchone()
+            cursor.execute(query("notify_ordered"), {"stream": stream})
+        else:
+            cursor.execute(query("insert_message"), params)
+            row = cursor.fetchone()
     inserted: uuid.UUID = row[0]
     return inserted

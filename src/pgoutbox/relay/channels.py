@@ -12,6 +12,9 @@ BUSY_CHANNEL = "pgoutbox_busy"
 # them and not for every message. Publish-on-commit calls are run by their producer; the relay
 # only takes them over after their lease, at a poll.
 CALLS_CHANNEL = "pgoutbox_calls"
+# Producers of ordered messages NOTIFY here (payload: the stream), so the ordered claim runs
+# for them and never for unordered messages (relay/ordered_messages.py).
+ORDERED_CHANNEL = "pgoutbox_ordered"
 _STREAM_PREFIX = "pgoutbox_s:"
 _HASHED_PREFIX = "pgoutbox_h:"
 _MAX_IDENTIFIER_BYTES = 63

@@ -25,9 +25,10 @@ from pgoutbox.errors import DatabaseError
 from pgoutbox.policy import reconnect_delay
 from pgoutbox.relay.adaptive import BusyLock, adaptive_mode
 from pgoutbox.relay.calls import CallLane
-from pgoutbox.relay.channels import BUSY_CHANNEL, CALLS_CHANNEL
+from pgoutbox.relay.channels import BUSY_CHANNEL, CALLS_CHANNEL, ORDERED_CHANNEL
 from pgoutbox.relay.listener import NotificationListener, channels_for
 from pgoutbox.relay.messages import BatchReport, MessageLane
+from pgoutbox.relay.ordered_messages import OrderedMessages
 from pgoutbox.relay.store import MessageStore
 from pgoutbox.transports.base import Transport
 
@@ -78,6 +79,8 @@ class Relay:
         self.messages = MessageLane(
             settings=settings, transport=transport, streams=self.streams, batch_size=self.batch_size
         )
+        # Ordered message streams (relay/ordered_messages.py).
+        self.ordered = OrderedMessages(self.messages, poll_interval=self.poll_interval)
         self.calls = CallLane(
             settings=settings,
             connect=connect,
@@ -118,6 +121,7 @@ class Relay:
                         self.calls.wake.set()
                     if lost is not None:
                         self.messages.settle_lost_batch(lost)
+                        self.ordered.settle_lost_batch(lost)
                         lost = None
                     self.drain(stop)
                     reconnects = 0  # only once a drain worked: a failure right after
@@ -159,6 +163,7 @@ class Relay:
                 self._check_busy = True  # another listener may have been busy before we came
             self._next_heartbeat = time.monotonic() + self.settings.heartbeat_interval
         self.messages.store = MessageStore(self.connect(False))
+        self.ordered.wake()  # ordered rows committed while disconnected
         logger.info(
             "relay connected",
             extra={
@@ -187,6 +192,7 @@ class Relay:
         until_retry = self.messages.retry_at - time.monotonic()
         if 0 < until_retry < timeout:
             timeout = until_retry
+        timeout = max(0.0, min(timeout, self.ordered.due_at - time.monotonic()))
         channels: frozenset[str] = frozenset()
         if self.listener is not None:
             channels = self.listener.wait(timeout, stop)
@@ -197,13 +203,16 @@ class Relay:
             stop.wait(timeout)
         if stop.is_set():
             return 0
+        if ORDERED_CHANNEL in channels or not channels:  # a producer's hint, or a poll
+            self.ordered.wake()
+        delivered = self.ordered.drain(stop)  # ordered message streams, when woken
         if self.busy_lock is None:
-            return self.drain(stop)
+            return delivered + self.drain(stop)
         if (BUSY_CHANNEL in channels or self._check_busy) and self.busy_lock.held_elsewhere():
             self._check_busy = False
-            return self._assist(self.busy_lock, stop)
+            return delivered + self._assist(self.busy_lock, stop)
         self._check_busy = False
-        return self._drain_adaptive(self.busy_lock, stop)
+        return delivered + self._drain_adaptive(self.busy_lock, stop)
 
     def _drain_adaptive(self, lock: BusyLock, stop: threading.Event) -> int:
         """``pgoutbox.notify = 'adaptive'``: when a wake-up finds more than one event, hold the
@@ -264,13 +273,14 @@ class Relay:
             self.settings.adaptive_poll_interval * 2**empty_rounds,
             max(_ADAPTIVE_WAIT_CAP, self.settings.adaptive_poll_interval),
         )
-        self.listener.wait(max(until_retry, pause), stop)
+        if ORDERED_CHANNEL in self.listener.wait(max(until_retry, pause), stop):
+            self.ordered.wake()
         self._heartbeat_if_due()
         return min(empty_rounds + 1, 16)
 
     def drain(self, stop: threading.Event | None = None) -> int:
         """Relay message batches until one comes back short; return how many were delivered."""
-        delivered = 0
+        delivered = self.ordered.drain(stop)  # a no-op unless woken (relay/ordered_messages.py)
         while stop is None or not stop.is_set():
             if time.monotonic() < self.messages.retry_at:
                 break

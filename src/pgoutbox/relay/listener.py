@@ -16,6 +16,7 @@ from pgoutbox.relay.channels import (
     BUSY_CHANNEL,
     CALLS_CHANNEL,
     CATCH_ALL_CHANNEL,
+    ORDERED_CHANNEL,
     stream_channel,
 )
 from pgoutbox.sql import query
@@ -28,10 +29,10 @@ _STOP_CHECK_SECONDS = 0.2
 
 def channels_for(streams: Sequence[str]) -> list[str]:
     """Channels to LISTEN on: the catch-all one (and busy listeners' announcements), or one
-    per stream when streams are named; and the keep-order calls' one."""
+    per stream when streams are named; and the keep-order calls' and ordered messages' ones."""
     if streams:
-        return [*(stream_channel(s) for s in streams), CALLS_CHANNEL]
-    return [CATCH_ALL_CHANNEL, BUSY_CHANNEL, CALLS_CHANNEL]
+        return [*(stream_channel(s) for s in streams), CALLS_CHANNEL, ORDERED_CHANNEL]
+    return [CATCH_ALL_CHANNEL, BUSY_CHANNEL, CALLS_CHANNEL, ORDERED_CHANNEL]
 
 
 class NotificationListener:

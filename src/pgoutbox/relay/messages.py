@@ -172,3 +172,17 @@ class MessageLane:
         self.retry_at = time.monotonic() + delay
         logger.warning("broker unavailable, retrying in %.1fs: %s", delay, reason)
         return delay
+
+    # -- ordered message streams (relay/ordered_messages.py) ---------------------------------
+
+    def publish_in_order(self, messages: Sequence[Message]) -> tuple[PublishOutcome, float]:
+        """Publish for an ordered stream with this lane's broker bookkeeping (backoff, the
+        last error); return the outcome and the delay given to unconfirmed messages."""
+        outcome = self._publish(messages)
+        if outcome.unconfirmed:
+            return outcome, self._note_transport_failure(outcome.failure or "not confirmed")
+        if messages:
+            self._transport_failures = 0
+            self.broker_error = None
+            self.retry_at = 0.0
+        return outcome, 0.0

@@ -1,4 +1,5 @@
-"""Keep-order streams: what a failing head event does to its stream (pure policy, no I/O)."""
+"""Keep-order streams (function events) and ordered message streams: what a failing head event
+does to its stream (pure policy, no I/O)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def head_failure(
     with backoff for ever, never dead, and everything behind it waits; even an unregistered
     function blocks (deploy the listener that knows it). ``dead-letter-and-continue``: the
     head is dead after ``max_attempts`` failures (at once when ``final``) and the stream goes
-    on with the next event.
+    on with the next event. Ordered messages follow the same rule: a broker's refusal is a
+    failure, an invalid row a ``final`` one.
     """
     if policy == "block":
         return Failure(event_id, error, delay, dead=False, bump=bump), False

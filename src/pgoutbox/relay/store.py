@@ -113,6 +113,21 @@ class MessageStore:
                 cur.execute(query("record_failures"), failure_params(failures))
 
 
+def claim_stream_run(
+    cur: psycopg.Cursor[Any], stream: str, limit: int, *, calls: bool
+) -> list[EventRow]:
+    """Lock an ordered stream's runnable rows of one kind (calls, or messages) and return
+    them: from its head, in id order, up to the first one not due; none when its head is held
+    by another session or not due. The caller holds the stream's relay lock."""
+    cur.execute(query("claim_ordered"), {"stream": stream, "limit": limit, "calls": calls})
+    rows: list[EventRow] = []
+    for *fields, due, is_head in cur.fetchall():
+        if not due or (not rows and not is_head):
+            break
+        rows.append(EventRow(**dict(zip(_ROW_FIELDS, fields, strict=True))))
+    return rows
+
+
 class CallStore:
     """Leases calls on one autocommit connection; every statement commits at once."""
 
@@ -132,7 +147,10 @@ class CallStore:
     def ordered_streams(self, streams: Sequence[str]) -> list[str]:
         """Keep-order streams whose head is due."""
         with translate_errors(), self.conn.cursor() as cur:
-            cur.execute(query("ordered_streams"), {"streams": list(streams)})
+            cur.execute(
+                query("ordered_streams"),
+                {"streams": list(streams), "calls": True, "limit": None},
+            )
             return [name for (name,) in cur.fetchall()]
 
     def lease_ordered(self, stream: str, limit: int, lease: float) -> list[EventRow] | None:
@@ -144,12 +162,7 @@ class CallStore:
             locked = cur.fetchone()
             if not locked or not locked[0]:
                 return None
-            cur.execute(query("claim_ordered"), {"stream": stream, "limit": limit})
-            rows: list[EventRow] = []
-            for *fields, due, is_head in cur.fetchall():
-                if not due or (not rows and not is_head):
-                    break
-                rows.append(EventRow(**dict(zip(_ROW_FIELDS, fields, strict=False))))
+            rows = claim_stream_run(cur, stream, limit, calls=True)
             if not rows:
                 return []
             cur.execute(query("lease_ids"), {"ids": [r.id for r in rows], "lease": lease})

@@ -54,6 +54,21 @@ VALUES (%(stream)s, 'message', %(destination)s, %(body)s, %(headers)s::jsonb,
         coalesce(%(message_id)s::uuid, gen_random_uuid()))
 RETURNING message_id
 
+-- name: insert_ordered_message
+-- send(..., ordered=True): like insert_ordered_call, the stream's producer lock is taken
+-- before the id is drawn and held to the end of the transaction (ids in commit order).
+WITH stream_lock AS (SELECT pg_advisory_xact_lock(1885831010, hashtext(%(stream)s)))
+INSERT INTO pgoutbox_event (stream, kind, destination, body_bytes, headers, message_id, ordered)
+SELECT %(stream)s, 'message', %(destination)s, %(body)s, %(headers)s::jsonb,
+       coalesce(%(message_id)s::uuid, gen_random_uuid()), true
+FROM stream_lock
+RETURNING message_id
+
+-- name: notify_ordered
+-- An ordered message: wake the relays' ordered claim at COMMIT (unless NOTIFY is off).
+SELECT pg_notify('pgoutbox_ordered', %(stream)s)
+WHERE coalesce(current_setting('pgoutbox.notify', true), '') <> 'off'
+
 -- name: notify_mode
 -- The listener's own view of pgoutbox.notify (ALTER DATABASE/ROLE ... SET reaches it too).
 SELECT coalesce(current_setting('pgoutbox.notify', true), '')
@@ -80,7 +95,8 @@ UPDATE pgoutbox_event SET status = 'sent', sent_at = clock_timestamp(), availabl
 WHERE id = ANY(%(ids)s::bigint[])
 
 -- Function events (producer/functions.py). Advisory lock classes: 1885831010 ('pgob') is
--- taken by producers of a keep-order stream, 1885831026 ('pgor') by the relay leasing it;
+-- taken by producers of a keep-order stream (calls and messages), 1885831026 ('pgor') by the
+-- relay leasing its calls, 1885831021 by the relay publishing its messages;
 -- the second int is hashtext(stream) (a collision only serializes two streams more).
 
 -- name: insert_call
@@ -128,8 +144,9 @@ WHERE id = %(id)s AND status = 'pending' AND attempts = 0 AND NOT ordered
 FOR UPDATE SKIP LOCKED
 
 -- name: ordered_streams
--- Keep-order streams whose head (oldest pending row) is due. Distinct streams are found by
--- skipping through the (stream, id) index one stream at a time, and each head by one index
+-- Ordered streams whose head (oldest pending row of the kind asked for: calls for the calls
+-- lane, messages for the message lane) is due, oldest head first. Distinct streams are found
+-- by skipping through the (stream, id) index one stream at a time, and each head by one index
 -- probe, so the cost does not grow with the rows blocked behind a head.
 WITH RECURSIVE streams AS (
     (SELECT stream FROM pgoutbox_event
@@ -143,31 +160,45 @@ WITH RECURSIVE streams AS (
 )
 SELECT s.stream
 FROM streams s
+CROSS JOIN LATERAL (
+    SELECT h.id, h.available_at FROM pgoutbox_event h
+    WHERE h.stream = s.stream AND h.status = 'pending' AND h.ordered
+      AND (h.kind = 'call') = %(calls)s
+    ORDER BY h.id LIMIT 1
+) head
 WHERE s.stream IS NOT NULL
   AND (cardinality(%(streams)s::text[]) = 0 OR s.stream = ANY(%(streams)s::text[]))
-  AND (SELECT h.available_at <= now() FROM pgoutbox_event h
-       WHERE h.stream = s.stream AND h.status = 'pending' AND h.ordered
-       ORDER BY h.id LIMIT 1)
+  AND head.available_at <= now()
+ORDER BY head.id  -- the oldest head first: no stream starves behind busier ones
+LIMIT %(limit)s
 
 -- name: lock_ordered_stream
 -- One relay per keep-order stream; the others go on with other streams.
 SELECT pg_try_advisory_xact_lock(1885831026, hashtext(%(stream)s))
 
+-- name: lock_ordered_messages
+-- One relay per ordered message stream, for the length of its batch's transaction (a class
+-- of its own: the calls lane leases the stream's calls independently).
+SELECT pg_try_advisory_xact_lock(1885831021, hashtext(%(stream)s))
+
 -- name: claim_ordered
--- A keep-order stream's pending rows from its head in id order, with whether each is due. The
--- caller keeps them up to the first one not due, and only if the first is the stream's head
--- (a row another session holds is skipped, so a held head shows as a later first row).
+-- An ordered stream's pending rows of one kind (calls, or messages and unknown kinds) from its
+-- head in id order, with whether each is due. The caller keeps them up to the first one not
+-- due, and only if the first is the stream's head (a row another session holds is skipped,
+-- so a held head shows as a later first row).
 SELECT id, stream, kind, destination, body_bytes AS body, headers, message_id, attempts,
-       function, args,
+       function, args, created_at,
        available_at <= now() AS due,
        id = (SELECT min(id) FROM pgoutbox_event
-             WHERE stream = %(stream)s AND status = 'pending' AND ordered) AS is_head
+             WHERE stream = %(stream)s AND status = 'pending' AND ordered
+               AND (kind = 'call') = %(calls)s) AS is_head
 FROM pgoutbox_event
-WHERE stream = %(stream)s AND status = 'pending' AND ordered
+WHERE stream = %(stream)s AND status = 'pending' AND ordered AND (kind = 'call') = %(calls)s
   -- Nothing is locked unless the head is due: a head another relay has leased (or is running)
   -- must not see its rows locked, even for a moment, by a relay that will not take them.
   AND (SELECT h.available_at <= now() FROM pgoutbox_event h
        WHERE h.stream = %(stream)s AND h.status = 'pending' AND h.ordered
+         AND (h.kind = 'call') = %(calls)s
        ORDER BY h.id LIMIT 1)
 ORDER BY id
 LIMIT %(limit)s
