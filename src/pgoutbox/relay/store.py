@@ -87,7 +87,8 @@ class MessageStore:
                 {"streams": list(streams), "limit": limit, "max_bytes": max_bytes},
             )
             fetched = cur.fetchall()
-        rows = [EventRow(**dict(zip(_ROW_FIELDS, row, strict=False))) for row in fetched]
+        # The claim's columns are EventRow's first ten fields, then created_at and the count.
+        rows = [EventRow(*row[:10], created_at=row[10]) for row in fetched]
         return Claim(rows, claimed=int(fetched[0][-1]) if fetched else 0)
 
     def finish_batch(self, delivered: Iterable[int], failures: Sequence[Failure]) -> None:
