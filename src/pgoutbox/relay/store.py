@@ -72,6 +72,27 @@ _ROW_FIELDS = (
 )
 
 
+def _claimed_row(
+    id: int,
+    stream: str,
+    kind: str,
+    destination: str | None,
+    body: bytes,
+    headers: Any,
+    message_id: uuid.UUID,
+    attempts: int,
+    function: str | None,
+    args: Any,
+    created_at: datetime.datetime,
+    claimed: int,
+) -> EventRow:
+    """An :class:`EventRow` from a ``claim_batch`` row (its columns, in order)."""
+    return EventRow(
+        id, stream, kind, destination, body, headers, message_id, attempts, function, args,
+        created_at=created_at,
+    )  # fmt: skip
+
+
 class MessageStore:
     """Claims, deletes and reschedules messages on one non-autocommit connection."""
 
@@ -87,8 +108,7 @@ class MessageStore:
                 {"streams": list(streams), "limit": limit, "max_bytes": max_bytes},
             )
             fetched = cur.fetchall()
-        # The claim's columns are EventRow's first ten fields, then created_at and the count.
-        rows = [EventRow(*row[:10], created_at=row[10]) for row in fetched]
+        rows = [_claimed_row(*row) for row in fetched]
         return Claim(rows, claimed=int(fetched[0][-1]) if fetched else 0)
 
     def finish_batch(self, delivered: Iterable[int], failures: Sequence[Failure]) -> None:
