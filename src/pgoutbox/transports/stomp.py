@@ -14,7 +14,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import stomp
@@ -199,16 +199,28 @@ def send_frame(destination: str, headers: Mapping[str, str], body: bytes) -> byt
     return "".join(head).encode() + body + b"\0"
 
 
+# Frames per write: the broker starts on a batch's first frames while the rest are encoded.
+_FRAMES_PER_WRITE = 64
+
+
 def write_frames(
-    conn: stomp.StompConnection12, frames: Sequence[tuple[str, dict[str, str], bytes]]
+    conn: stomp.StompConnection12, frames: Iterable[tuple[str, dict[str, str], bytes]]
 ) -> None:
-    """Send ``(destination, headers, body)`` frames. On a plain socket in one write: one
-    ``sendall`` for a batch instead of one per message, each of which also takes a lock,
-    calls every listener and builds the frame from a list of lines (a third of a backlog
-    drain's CPU). A TLS socket is written by stomp.py's own thread, so it keeps ``send``."""
+    """Send ``(destination, headers, body)`` frames. On a plain socket, ``_FRAMES_PER_WRITE``
+    at a time: one ``sendall`` for many messages instead of one each, each of which also took
+    a lock, called every listener and built the frame from a list of lines (a third of a
+    backlog drain's CPU). A TLS socket is written by stomp.py's own thread, so it keeps
+    stomp.py's ``send``."""
     transport = conn.transport
     if getattr(transport, "blocking", False) and transport.socket is not None:
-        transport.send(b"".join(send_frame(*frame) for frame in frames))
+        chunk: list[bytes] = []
+        for frame in frames:
+            chunk.append(send_frame(*frame))
+            if len(chunk) == _FRAMES_PER_WRITE:
+                transport.send(b"".join(chunk))
+                chunk = []
+        if chunk:
+            transport.send(b"".join(chunk))
         return
     for destination, headers, body in frames:
         conn.send(destination, body, headers=headers)
@@ -259,28 +271,21 @@ class StompTransport:
         self.open()
         assert self._conn is not None
         conn, tracker = self._conn, self._tracker
-        receipts: dict[str, int] = {}
         failure: str | None = None
         # Only "persistent: true" is sent: RabbitMQ reads "persistent: false" on a SEND to
         # /queue/<name> as "declare it transient", i.e. exclusive to this connection, and then
         # refuses the SEND (RESOURCE_LOCKED) when consumers already use the durable queue.
         # Without the header, messages are transient all the same.
         persistent = {"persistent": "true"} if self._settings.stomp_persistent else {}
-        frames: list[tuple[str, dict[str, str], bytes]] = []
-        for message in messages:
-            receipt = f"r{next(self._receipt_ids)}"
-            message_id = str(message.message_id)
-            headers = {
-                **message.headers,
-                MESSAGE_ID_HEADER: message_id,
-                "amqp-message-id": message_id,
-                **persistent,
-                "receipt": receipt,
-            }
-            frames.append((message.destination, headers, message.body))
-            receipts[receipt] = message.event_id
+        # Every receipt is awaited before the first frame goes out: one arriving before it
+        # was awaited would never be counted.
+        receipts = {f"r{next(self._receipt_ids)}": message.event_id for message in messages}
         with tracker.changed:
             tracker.awaited = set(receipts)
+        frames = (
+            (message.destination, self._headers(message, receipt, persistent), message.body)
+            for receipt, message in zip(receipts, messages, strict=True)
+        )
         try:
             write_frames(conn, frames)
         except (stomp.exception.StompException, OSError) as exc:
@@ -327,6 +332,17 @@ class StompTransport:
             unconfirmed=unconfirmed,
             failure=failure if unconfirmed else None,
         )
+
+    @staticmethod
+    def _headers(message: Message, receipt: str, persistent: dict[str, str]) -> dict[str, str]:
+        message_id = str(message.message_id)
+        return {
+            **message.headers,
+            MESSAGE_ID_HEADER: message_id,
+            "amqp-message-id": message_id,
+            **persistent,
+            "receipt": receipt,
+        }
 
 
 _QUOTED = re.compile(r"'([^']+)'")
