@@ -8,7 +8,8 @@ wake-up after it.
 ``claim``: the same, but the bare session claims, deletes and commits what it was woken for
 (one ``DELETE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`` of up to 500
 rows, repeated while full): stamp → row deleted and committed. And as a drain: ``count``
-rows committed first, then the same loop deletes them all (rows per second).
+rows committed first, then the same loop deletes them all (rows per second). The bare
+session's CPU per 1,000 events is what a relay with no broker and no code of its own spends.
 
 ``python -m benchmarks.db_floor --database D --out FILE`` is the bare session; it prints
 ``ready`` once it LISTENs, drains once, then drains on every notification until SIGTERM.
@@ -23,7 +24,7 @@ import time
 from types import FrameType
 from typing import Any
 
-from benchmarks.infra import PG, Run, percentiles, pg_connect, stop_process
+from benchmarks.infra import PG, ProcessMonitor, Run, percentiles, pg_connect, stop_process
 
 CHANNEL = "pgoutbox"
 CLAIM_DELETE = """
@@ -106,7 +107,8 @@ def latency_run(run: Run, *, mode: str, count: int, rate: float) -> dict[str, An
     label = f"db-floor-{mode}-{len(run.queues)}-{time.monotonic_ns()}"
     process, out = _start(run, mode, label)
     stamps: list[float] = []
-    with pg_connect(run.database) as conn:
+    with pg_connect(run.database) as conn, ProcessMonitor(process.pid) as monitor:
+        cpu_before = monitor.cpu_seconds()
         conn.autocommit = False
         origin = time.monotonic()
         for seq in range(count):
@@ -116,7 +118,8 @@ def latency_run(run: Run, *, mode: str, count: int, rate: float) -> dict[str, An
             conn.execute(INSERT, {"first": seq, "last": seq})
             stamps.append(time.time())
             conn.commit()
-    time.sleep(0.5)
+        time.sleep(0.5)
+        cpu = monitor.cpu_seconds() - cpu_before
     records = _read(process, out)["records"]
     if mode == "wake":
         wakes = sorted(t for t, _ in records)
@@ -135,6 +138,7 @@ def latency_run(run: Run, *, mode: str, count: int, rate: float) -> dict[str, An
         "events": count,
         "measured": len(latencies),
         **percentiles(latencies),
+        "listener_cpu_s_per_1000_events": round(cpu / count * 1000, 4),
     }
 
 

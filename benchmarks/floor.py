@@ -149,6 +149,10 @@ def run_floor(
         ),
         "steady p50 / jaiminho publish-on-commit p50": _ratio(pg["p50_ms"], poc.get("p50_ms")),
         "steady p99 / jaiminho publish-on-commit p99": _ratio(pg["p99_ms"], poc.get("p99_ms")),
+        "steady listener CPU / bare claim loop CPU": _ratio(
+            pg["listener_cpu_s_per_1000_events"],
+            figures["db-floor-claim"]["listener_cpu_s_per_1000_events"],
+        ),
         "steady p50 / db floor claim p50": _ratio(
             pg["p50_ms"], figures["db-floor-claim"]["p50_ms"]
         ),
