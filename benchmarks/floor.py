@@ -116,6 +116,15 @@ def run_floor(
     adaptive_seconds: float,
 ) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
+    adaptive: dict[str, Any] = {}
+    if adaptive_seconds:
+        from benchmarks.write_overhead import run_write_overhead
+
+        adaptive = run_write_overhead(
+            run, clients=[16], modes=["none", "adaptive"], seconds=adaptive_seconds, rounds=1
+        )
+        for r in adaptive["results"]:
+            r.pop("latencies_ms", None)
     python = ensure_venv() if peers else None
     db = PeerDatabase(run, python) if python is not None else None
     if db is not None:
@@ -210,14 +219,7 @@ def run_floor(
         "figures": figures,
         "ratios": ratios,
     }
-    if adaptive_seconds:
-        from benchmarks.write_overhead import run_write_overhead
-
-        adaptive = run_write_overhead(
-            run, clients=[16], modes=["none", "adaptive"], seconds=adaptive_seconds, rounds=1
-        )
-        for r in adaptive["results"]:
-            r.pop("latencies_ms", None)
+    if adaptive:
         out["adaptive"] = adaptive
         for name, check in adaptive.get("targets", {}).items():
             checks[name] = (check["measured"], check["target"][:2], float(check["target"][3:]))
