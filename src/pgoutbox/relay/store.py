@@ -72,27 +72,6 @@ _ROW_FIELDS = (
 )
 
 
-def _claimed_row(
-    id: int,
-    stream: str,
-    kind: str,
-    destination: str | None,
-    body: bytes,
-    headers: Any,
-    message_id: uuid.UUID,
-    attempts: int,
-    function: str | None,
-    args: Any,
-    created_at: datetime.datetime,
-    claimed: int,
-) -> EventRow:
-    """An :class:`EventRow` from a ``claim_batch`` row (its columns, in order)."""
-    return EventRow(
-        id, stream, kind, destination, body, headers, message_id, attempts, function, args,
-        created_at=created_at,
-    )  # fmt: skip
-
-
 class MessageStore:
     """Claims, deletes and reschedules messages on one non-autocommit connection."""
 
@@ -108,7 +87,11 @@ class MessageStore:
                 {"streams": list(streams), "limit": limit, "max_bytes": max_bytes},
             )
             fetched = cur.fetchall()
-        rows = [_claimed_row(*row) for row in fetched]
+        # claim_batch's columns: EventRow's first ten fields, created_at, the count.
+        rows = [
+            EventRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], created_at=r[10])
+            for r in fetched
+        ]
         return Claim(rows, claimed=int(fetched[0][-1]) if fetched else 0)
 
     def finish_batch(self, delivered: Iterable[int], failures: Sequence[Failure]) -> None:
