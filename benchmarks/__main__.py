@@ -1,5 +1,5 @@
-"""``python -m benchmarks <command>``: latency, e2e, baseline, transports, write_overhead,
-claim_cost, subscribe, admin, tracing, plot."""
+"""``python -m benchmarks <command>``: floor, latency, e2e, baseline, transports,
+write_overhead, claim_cost, subscribe, admin, tracing, plot."""
 
 from __future__ import annotations
 
@@ -20,6 +20,22 @@ def targets(checks: dict[str, tuple[float | None, str, float]]) -> dict[str, Any
         met = value is not None and (value <= target if op == "<=" else value >= target)
         out[name] = {"measured": value, "target": f"{op} {target:g}", "met": met}
     return out
+
+
+def cmd_floor(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.floor import run_floor
+
+    with Run("floor") as run:
+        out = run_floor(
+            run,
+            count=args.count,
+            backlog=args.backlog_count,
+            reps=args.reps,
+            rate=args.rate,
+            peers=not args.no_peers,
+            adaptive_seconds=args.adaptive_seconds,
+        )
+    return {**out, "targets": targets(out.pop("checks"))}
 
 
 def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
@@ -218,6 +234,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser(
+        "floor", help="pgoutbox beside the broker's and the database's floors and the peers"
+    )
+    p.add_argument("--count", type=int, default=2000, help="steady runs: events")
+    p.add_argument("--backlog-count", type=int, default=10000, help="drains: events")
+    p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--rate", type=float, default=200.0, help="steady: transactions per second")
+    p.add_argument("--no-peers", action="store_true", help="skip jaiminho and outbox-pattern")
+    p.add_argument(
+        "--adaptive-seconds",
+        type=float,
+        default=0.0,
+        help="also pgbench 16 clients, no trigger vs adaptive, this long each (0: skip)",
+    )
+    p.set_defaults(func=cmd_floor)
+
     p = sub.add_parser("latency", help="commit → consumer latency at a steady rate (receipts on)")
     p.add_argument("--count", type=int, default=3000)
     p.add_argument("--rate", type=float, default=200.0, help="events per second")
@@ -310,7 +342,8 @@ def main(argv: list[str] | None = None) -> None:
     payload = {"machine": machine(), "argv": sys.argv[1:], **payload}
     path = write_results(key, payload)
     print(f"results: {path}", file=sys.stderr)
-    if args.command not in ("claim_cost", "subscribe", "admin", "tracing"):  # figures only
+    # figures only, nothing to draw
+    if args.command not in ("claim_cost", "subscribe", "admin", "tracing", "floor"):
         from benchmarks.plot import plot_file
 
         print(f"plot: {plot_file(path)}", file=sys.stderr)

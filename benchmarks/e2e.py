@@ -108,8 +108,10 @@ def live_run(
     notify: str | None = None,
     business_row: bool = True,
     warmup: int = 20,
+    stamp_inside: bool = False,
 ) -> dict[str, Any]:
-    """Listener and consumer running, then a producer: steady (``rate``) or burst (0)."""
+    """Listener and consumer running, then a producer: steady (``rate``) or burst (0).
+    ``stamp_inside``: latency counts from inside the producer's transaction (before COMMIT)."""
     run.sql("TRUNCATE pgoutbox_event")
     destination = run.destination(listener.sink)
     process = start_listener(run, listener, f"{label}-listener.log")
@@ -131,6 +133,8 @@ def live_run(
         args += ["--notify", notify]
     if not business_row:
         args.append("--no-business-row")
+    if stamp_inside:
+        args.append("--stamp-inside")
     with ProcessMonitor(process.pid) as monitor:
         cpu_before = monitor.cpu_seconds()
         rss_before = monitor.rss()
@@ -154,6 +158,7 @@ def live_run(
             "stomp_persistent": listener.persistent,
             "batch_size": listener.batch_size,
             "warmup_events": warmup,
+            "stamped": "before COMMIT" if stamp_inside else "after COMMIT",
         },
         **result,
         "listener_cpu_s": round(cpu, 3),

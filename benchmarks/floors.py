@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,6 +26,7 @@ from pamqp import commands as spec
 
 from benchmarks.e2e import analyze, read_consumer, start_consumer
 from benchmarks.infra import STOMP, Run
+from benchmarks.receipts import Receipts
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 NATS_URL = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
@@ -38,20 +38,11 @@ def _body(seq: int) -> bytes:
     return json.dumps({"warmup": 0} if seq < 0 else {"seq": seq}).encode()
 
 
-class _Receipts(stomp.ConnectionListener):  # type: ignore[misc]
-    def __init__(self) -> None:
-        self.changed = threading.Condition()
-        self.seen: set[str] = set()
-
-    def on_receipt(self, frame: Any) -> None:
-        with self.changed:
-            self.seen.add(frame.headers["receipt-id"])
-            self.changed.notify_all()
-
-
-async def _stomp_publisher(destination: str) -> tuple[Callable[[Batch], Awaitable[None]], Any]:
+async def _stomp_publisher(
+    destination: str, persistent: bool = True
+) -> tuple[Callable[[Batch], Awaitable[None]], Any]:
     conn = stomp.StompConnection12([STOMP], vhost="/", auto_decode=False, heartbeats=(0, 0))
-    receipts = _Receipts()
+    receipts = Receipts()
     conn.set_listener("receipts", receipts)
     conn.connect("guest", "guest", wait=True)
     conn.transport.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -61,7 +52,7 @@ async def _stomp_publisher(destination: str) -> tuple[Callable[[Batch], Awaitabl
             headers = {
                 "content-type": "application/json",
                 "pgoutbox-message-id": message_id,
-                "persistent": "true",
+                **({"persistent": "true"} if persistent else {}),
                 "receipt": message_id,
             }
             conn.send(destination, _body(seq), headers=headers)
@@ -129,8 +120,13 @@ async def _nats_publisher(destination: str) -> tuple[Callable[[Batch], Awaitable
 PUBLISHERS = {"stomp": _stomp_publisher, "amqp": _amqp_publisher, "jetstream": _nats_publisher}
 
 
-async def _publish_all(kind: str, destination: str, count: int, rate: float, batch: int) -> Any:
-    publish, close = await PUBLISHERS[kind](destination)
+async def _publish_all(
+    kind: str, destination: str, count: int, rate: float, batch: int, persistent: bool
+) -> Any:
+    if kind == "stomp":
+        publish, close = await _stomp_publisher(destination, persistent)
+    else:
+        publish, close = await PUBLISHERS[kind](destination)
     await publish([(-1, str(uuid.uuid4()))])  # warm-up: connection and route
     ids = [(seq, str(uuid.uuid4())) for seq in range(count)]
     sent: list[float] = []
@@ -156,9 +152,18 @@ async def _publish_all(kind: str, destination: str, count: int, rate: float, bat
 
 
 def raw_run(
-    run: Run, *, kind: str, label: str, count: int, rate: float, batch: int = 500
+    run: Run,
+    *,
+    kind: str,
+    label: str,
+    count: int,
+    rate: float,
+    batch: int = 500,
+    persistent: bool = True,
 ) -> dict[str, Any]:
-    """Publish with ``kind``'s raw client to a fresh destination a consumer process reads."""
+    """Publish with ``kind``'s raw client to a fresh destination a consumer process reads
+    (``persistent=False``: STOMP messages without ``persistent: true``, as pgoutbox sends them
+    with ``STOMP_PERSISTENT = False``)."""
     sink = "jetstream" if kind == "jetstream" else "stomp"
     destination = run.destination(sink)
     expected_seconds = count / rate if rate else count / 1000
@@ -166,13 +171,18 @@ def raw_run(
     consumer = start_consumer(
         run, destination, count, log, timeout=expected_seconds + 120, sink=sink
     )
-    produced = asyncio.run(_publish_all(kind, destination, count, rate, batch))
+    produced = asyncio.run(_publish_all(kind, destination, count, rate, batch, persistent))
     consumer.wait(timeout=expected_seconds + 120)
     result = analyze(produced, read_consumer(run, log))
     seconds = produced["finished"] - produced["started"]
     return {
         "label": label,
-        "settings": {"client": kind, "rate_per_s": rate or "flat out", "batch": batch},
+        "settings": {
+            "client": kind,
+            "rate_per_s": rate or "flat out",
+            "batch": batch,
+            "persistent": persistent,
+        },
         **result,
         "publish_confirmed_per_s": round(count / seconds, 1),
     }

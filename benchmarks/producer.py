@@ -5,14 +5,18 @@ Each transaction creates one ``tests.app.models.Order`` (unless ``--no-business-
 ``K`` events ``pgoutbox.send(D, {"seq": n})``; ``--rate`` paces transactions per second (0: flat
 out). ``--warmup W`` first sends W events marked ``warmup`` (they open the listener's broker
 connection) and pauses. ``--notify`` sets ``pgoutbox.notify`` for the session. Writes JSON:
-the commit time of every transaction (``time.time()`` right after COMMIT returned).
+the commit time of every transaction (``time.time()`` right after COMMIT returned; with
+``--stamp-inside`` the last moment inside the transaction, before COMMIT, as ``benchmarks
+floor`` stamps every producer, pgoutbox's and its peers': a peer that publishes on commit has
+sent before COMMIT returns).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
+
+from benchmarks.receipts import write_produced
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--notify", choices=["on", "off", "adaptive"])
     parser.add_argument("--no-business-row", action="store_true")
+    parser.add_argument("--stamp-inside", action="store_true", help="stamp before COMMIT")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
@@ -61,19 +66,19 @@ def main(argv: list[str] | None = None) -> None:
             for _ in range(min(args.per_tx, args.count - seq)):
                 pgoutbox.send(args.destination, {"seq": seq})
                 seq += 1
-        commits.append(time.time())
+            if args.stamp_inside:
+                commits.append(time.time())
+        if not args.stamp_inside:
+            commits.append(time.time())
     finished = time.time()
-    with open(args.out, "w") as out:
-        json.dump(
-            {
-                "per_tx": args.per_tx,
-                "count": seq,
-                "started": started,
-                "finished": finished,
-                "commits": commits,
-            },
-            out,
-        )
+    write_produced(
+        args.out,
+        per_tx=args.per_tx,
+        count=seq,
+        started=started,
+        finished=finished,
+        commits=commits,
+    )
 
 
 if __name__ == "__main__":

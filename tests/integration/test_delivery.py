@@ -123,3 +123,29 @@ def test_listener_for_one_stream_wakes_on_it_and_leaves_the_others(stomp_consume
     assert [m.message_id for m in consumer.wait_for(1, timeout=5)] == [str(wanted)]
     assert len(consumer.quiet_for(0.5)) == 1
     assert list(OutboxEvent.objects.values_list("message_id", flat=True)) == [other]
+
+
+def test_headers_with_stomp_special_characters_arrive_unchanged(stomp_consumer, relay_thread):
+    # SEND frames are encoded by pgoutbox (a batch per write): STOMP 1.2 escaping of ':',
+    # newline, carriage return and backslash, in names and values, must round-trip.
+    consumer = stomp_consumer()
+    relay_thread()
+    odd = {"x-odd": "a:b\nc\\d\re", "x:named": "v:1", "x-utf8": "žluťoučký kůň"}
+    pgoutbox.send(consumer.destination, {"n": 1}, headers=odd)
+
+    [received] = consumer.wait_for(1)
+    assert {name: received.headers[name] for name in odd} == odd
+    assert json.loads(received.body) == {"n": 1}
+
+
+def test_a_batch_larger_than_one_write_arrives_whole_and_in_order(stomp_consumer, relay_thread):
+    consumer = stomp_consumer()
+    with transaction.atomic():
+        for n in range(150):  # frames go out 64 per write: three writes, the last one partial
+            pgoutbox.send(consumer.destination, {"n": n})
+    relay_thread()
+
+    received = consumer.wait_for(150)
+    assert [json.loads(m.body)["n"] for m in received] == list(range(150))
+    assert consumer.quiet_for(0.5) == received
+    assert not OutboxEvent.objects.exists()

@@ -6,7 +6,7 @@ import socket
 
 import stomp
 
-from pgoutbox.transports.stomp import set_nodelay
+from pgoutbox.transports.stomp import send_frame, set_nodelay
 
 
 def test_nodelay_on_a_socket_the_peer_already_closed_does_not_raise():
@@ -25,3 +25,10 @@ def test_nodelay_is_set_on_an_open_socket():
         conn.transport.socket = sock
         set_nodelay(conn)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+def test_send_frame_is_stomp_1_2_with_escaped_headers_and_a_content_length():
+    frame = send_frame("/queue/a:b", {"x:k": "v\\1\n2\r"}, b"{}\x00x")
+    assert frame == (
+        b"SEND\ndestination:/queue/a\\cb\ncontent-length:4\nx\\ck:v\\\\1\\n2\\r\n\n{}\x00x\x00"
+    )

@@ -87,7 +87,11 @@ class MessageStore:
                 {"streams": list(streams), "limit": limit, "max_bytes": max_bytes},
             )
             fetched = cur.fetchall()
-        rows = [EventRow(**dict(zip(_ROW_FIELDS, row, strict=False))) for row in fetched]
+        # claim_batch's columns: EventRow's first ten fields, created_at, the count.
+        rows = [
+            EventRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], created_at=r[10])
+            for r in fetched
+        ]
         return Claim(rows, claimed=int(fetched[0][-1]) if fetched else 0)
 
     def finish_batch(self, delivered: Iterable[int], failures: Sequence[Failure]) -> None:

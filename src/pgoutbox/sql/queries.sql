@@ -4,9 +4,12 @@
 -- The message lane: pending, due messages in id order, up to %(limit)s rows and about
 -- %(max_bytes)s bytes of body (at least one row); rows another relay holds are skipped, never
 -- waited for. Keep-order rows are left to the ordered claim, calls to the calls lane.
--- "claimed" counts every row locked, so the caller knows whether more are waiting.
+-- "claimed" counts every row locked, so the caller knows whether more are waiting. One scan:
+-- the locked rows are read once, sized and counted in the same pass (no join back to the
+-- table, no second count).
 WITH claimed AS (
-    SELECT id, coalesce(octet_length(body_bytes), 0) AS size
+    SELECT id, stream, kind, destination, body_bytes, headers, message_id, attempts, function,
+           args, created_at, coalesce(octet_length(body_bytes), 0) AS size
     FROM pgoutbox_event
     WHERE status = 'pending'
       AND kind <> 'call'  -- a kind this relay does not know is claimed here and dead-lettered
@@ -16,14 +19,15 @@ WITH claimed AS (
     ORDER BY id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-), within AS (
-    SELECT id FROM (SELECT id, sum(size) OVER (ORDER BY id) - size AS before FROM claimed) s
-    WHERE before < %(max_bytes)s
+), sized AS (
+    SELECT *, sum(size) OVER (ORDER BY id) - size AS before, count(*) OVER () AS claimed
+    FROM claimed
 )
-SELECT e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers, e.message_id,
-       e.attempts, e.function, e.args, e.created_at, (SELECT count(*) FROM claimed) AS claimed
-FROM pgoutbox_event e JOIN within USING (id)
-ORDER BY e.id
+SELECT id, stream, kind, destination, body_bytes AS body, headers, message_id, attempts,
+       function, args, created_at, claimed
+FROM sized
+WHERE before < %(max_bytes)s
+ORDER BY id
 
 -- name: delete_events
 DELETE FROM pgoutbox_event WHERE id = ANY(%(ids)s::bigint[])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from typing import Any
 
@@ -35,6 +36,9 @@ class Command(BaseCommand):
         # Schema errors stop it; warnings are shown. The relays use connections of their own.
         self.check(databases=[relay.alias for relay in relays])
         connections.close_all()
+        # What start-up built (Django, the apps, their modules) lives as long as the process:
+        # out of the collector's generations, full collections stop walking it again and again.
+        gc.freeze()
         stop_metrics = metrics.serve_relay_metrics(options["metrics_port"], settings)
         stop = threading.Event()
         stop_on_signals(stop)
