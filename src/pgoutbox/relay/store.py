@@ -46,6 +46,7 @@ class EventRow:
     args: Any = None  # kind 'call': {"args": [...], "kwargs": {...}, "using": alias}
     lease: datetime.datetime | None = None
     created_at: datetime.datetime | None = None  # messages: for the commit-to-publish metric
+    priority: int = 0  # calls: leased highest first (Django tasks' priority)
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,13 @@ class CallStore:
         self.conn = conn
 
     def lease_calls(self, streams: Sequence[str], limit: int, lease: float) -> list[EventRow]:
-        """Lease up to ``limit`` due calls (not keep-order), oldest first."""
+        """Lease up to ``limit`` due calls (not keep-order), highest priority first, then
+        oldest."""
         with translate_errors(), self.conn.cursor(row_factory=class_row(EventRow)) as cur:
             cur.execute(
                 query("lease_calls"), {"streams": list(streams), "limit": limit, "lease": lease}
             )
-            return sorted(cur.fetchall(), key=lambda row: row.id)
+            return sorted(cur.fetchall(), key=lambda row: (-row.priority, row.id))
 
     def ordered_streams(self, streams: Sequence[str]) -> list[str]:
         """Keep-order streams whose head is due."""

@@ -224,27 +224,52 @@ RETURNING id
 -- locks the row only if the lease is still the one taken (the lease time is the token).
 
 -- name: lease_calls
+-- Highest priority first (Django tasks' priority; 0 for other calls), then oldest. A task's
+-- result row shows it RUNNING from its lease on, one worker id per attempt.
 WITH due AS (
     SELECT id FROM pgoutbox_event
-    WHERE (status, kind, ordered) = ('pending', 'call', false) AND available_at <= now()
+    WHERE status = 'pending' AND kind = 'call' AND NOT ordered AND available_at <= now()
       AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
-    ORDER BY id LIMIT %(limit)s
+    ORDER BY priority DESC, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE pgoutbox_event AS e
+    SET attempts = e.attempts + 1,
+        available_at = clock_timestamp() + make_interval(secs => %(lease)s)
+    FROM due
+    WHERE e.id = due.id
+    RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers,
+              e.message_id, e.attempts, e.function, e.args, e.available_at AS lease, e.priority
+), started AS (
+    UPDATE pgoutbox_task_result AS r
+    SET status = 'RUNNING',
+        started_at = coalesce(r.started_at, clock_timestamp()),
+        last_attempted_at = clock_timestamp(),
+        worker_ids = r.worker_ids
+            || (coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
+    FROM leased
+    WHERE r.event_id = leased.id AND r.status IN ('READY', 'RUNNING')
 )
-UPDATE pgoutbox_event AS e
-SET attempts = e.attempts + 1,
-    available_at = clock_timestamp() + make_interval(secs => %(lease)s)
-FROM due
-WHERE e.id = due.id
-RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers, e.message_id,
-          e.attempts, e.function, e.args, e.available_at AS lease
+SELECT * FROM leased
 
 -- name: lease_ids
-UPDATE pgoutbox_event AS e
-SET attempts = e.attempts + 1,
-    available_at = clock_timestamp() + make_interval(secs => %(lease)s)
-WHERE e.id = ANY(%(ids)s::bigint[])
-RETURNING e.id, e.available_at AS lease
+WITH leased AS (
+    UPDATE pgoutbox_event AS e
+    SET attempts = e.attempts + 1,
+        available_at = clock_timestamp() + make_interval(secs => %(lease)s)
+    WHERE e.id = ANY(%(ids)s::bigint[])
+    RETURNING e.id, e.available_at AS lease
+), started AS (
+    UPDATE pgoutbox_task_result AS r
+    SET status = 'RUNNING',
+        started_at = coalesce(r.started_at, clock_timestamp()),
+        last_attempted_at = clock_timestamp(),
+        worker_ids = r.worker_ids
+            || (coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
+    FROM leased
+    WHERE r.event_id = leased.id AND r.status IN ('READY', 'RUNNING')
+)
+SELECT * FROM leased
 
 -- name: release_leases
 -- Leased calls that were not run (their keep-order head failed first): due again, their
