@@ -34,7 +34,7 @@ CREATE TABLE pgoutbox_task_result (
     -- [{"exception_class_path": ..., "traceback": ...}, ...], one per failed attempt.
     errors jsonb NOT NULL DEFAULT '[]'::jsonb,
     -- One entry per attempt: the relay session (client address/backend pid) that leased it.
-    worker_ids text[] NOT NULL DEFAULT '{}'
+    worker_ids jsonb NOT NULL DEFAULT '[]'::jsonb
 );
 
 -- event_cleaner removes finished results after TASK_RESULT_RETENTION.

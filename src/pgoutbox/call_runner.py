@@ -62,7 +62,9 @@ class RecordsOutcome:
     task's result row). :func:`run_call` calls :meth:`run` in the call's savepoint and, when it
     raises, :meth:`record_failure` after the savepoint's rollback, in the same transaction."""
 
-    def run(self, event_id: int, args: Sequence[Any], kwargs: Mapping[str, Any], alias: str) -> None:
+    def run(
+        self, event_id: int, args: Sequence[Any], kwargs: Mapping[str, Any], alias: str
+    ) -> None:
         raise NotImplementedError
 
     def record_failure(

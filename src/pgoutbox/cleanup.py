@@ -39,9 +39,7 @@ def delete_task_results(older_than: datetime.timedelta, *, using: str) -> int:
     """Delete the results of Django tasks that finished (SUCCESSFUL or FAILED) longer than
     ``older_than`` ago; return how many. Results of unfinished tasks are never deleted."""
     with connections[using].cursor() as cursor:
-        cursor.execute(
-            query("delete_task_results_before"), {"seconds": older_than.total_seconds()}
-        )
+        cursor.execute(query("delete_task_results_before"), {"seconds": older_than.total_seconds()})
         deleted: int = cursor.rowcount
     logger.info("deleted %d task results", deleted, extra={"deleted": deleted})
     return deleted

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
 
@@ -100,7 +99,7 @@ class OutboxTaskResult(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     return_value = models.JSONField(null=True, blank=True)
     errors = models.JSONField(default=list)
-    worker_ids = ArrayField(models.TextField(), default=list)
+    worker_ids = models.JSONField(default=list)
 
     class Meta:
         db_table = "pgoutbox_task_result"

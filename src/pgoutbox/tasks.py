@@ -99,9 +99,7 @@ class OutboxTaskBackend(BaseTaskBackend):
             raise InvalidTask(f"queue {task.queue_name!r}: {error}")
         registry.register_as(registry.TASK_PREFIX + task.module_path, TaskRunner(task))
 
-    def enqueue(
-        self, task: Task, args: Sequence[Any], kwargs: Mapping[str, Any]
-    ) -> TaskResult:
+    def enqueue(self, task: Task, args: Sequence[Any], kwargs: Mapping[str, Any]) -> TaskResult:
         """Write the task in the current transaction of ``OPTIONS["DATABASE"]`` (in autocommit:
         this statement's own). Raises ``SerializationError`` (a ``TypeError``) before writing
         anything when the arguments are not JSON."""
@@ -187,8 +185,9 @@ def read_result(alias: str, key: str, value: Any) -> TaskResult:
         lost_error,
     ) = row
     # Django's connections leave jsonb as text.
-    args, kwargs, errors, return_value = (
-        json.loads(v) if isinstance(v, str) else v for v in (args, kwargs, errors, return_value)
+    args, kwargs, errors, return_value, worker_ids = (
+        json.loads(v) if isinstance(v, str) else v
+        for v in (args, kwargs, errors, return_value, worker_ids)
     )
     runner = registry.lookup(registry.TASK_PREFIX + task_path)
     if not isinstance(runner, TaskRunner):
@@ -230,7 +229,9 @@ class TaskRunner(RecordsOutcome):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.task.call(*args, **kwargs)
 
-    def run(self, event_id: int, args: Sequence[Any], kwargs: Mapping[str, Any], alias: str) -> None:
+    def run(
+        self, event_id: int, args: Sequence[Any], kwargs: Mapping[str, Any], alias: str
+    ) -> None:
         if self.task.takes_context:
             context = TaskContext(task_result=read_result(alias, "event_id", event_id))
             value = self.task.call(context, *args, **kwargs)

@@ -271,8 +271,9 @@ def test_an_unregistered_task_fails_with_a_clear_error(relay):
             },
         )
     result = wait_until(
-        lambda: (r := tasks.add.get_result("1f0b9a5e-6a61-4a8e-9d5e-0c8e4b3c2a11")).is_finished
-        and r
+        lambda: (
+            (r := tasks.add.get_result("1f0b9a5e-6a61-4a8e-9d5e-0c8e4b3c2a11")).is_finished and r
+        )
     )
     assert result.status == TaskResultStatus.FAILED
     assert result.errors[-1].exception_class_path == "pgoutbox.errors.TaskAbandoned"

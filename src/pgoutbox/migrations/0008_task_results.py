@@ -1,7 +1,6 @@
 """Django Tasks' results from migrations_sql/0008_task_results.sql: the ``priority`` column of
 events and the ``pgoutbox_task_result`` table."""
 
-import django.contrib.postgres.fields
 import django.db.models.functions.datetime
 from django.db import migrations, models
 
@@ -60,12 +59,7 @@ class Migration(migrations.Migration):
                         ("finished_at", models.DateTimeField(blank=True, null=True)),
                         ("return_value", models.JSONField(blank=True, null=True)),
                         ("errors", models.JSONField(default=list)),
-                        (
-                            "worker_ids",
-                            django.contrib.postgres.fields.ArrayField(
-                                base_field=models.TextField(), default=list, size=None
-                            ),
-                        ),
+                        ("worker_ids", models.JSONField(default=list)),
                     ],
                     options={
                         "db_table": "pgoutbox_task_result",

@@ -245,8 +245,8 @@ WITH due AS (
     SET status = 'RUNNING',
         started_at = coalesce(r.started_at, clock_timestamp()),
         last_attempted_at = clock_timestamp(),
-        worker_ids = r.worker_ids
-            || (coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
+        worker_ids = r.worker_ids || jsonb_build_array(
+            coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
     FROM leased
     WHERE r.event_id = leased.id AND r.status IN ('READY', 'RUNNING')
 )
@@ -264,8 +264,8 @@ WITH leased AS (
     SET status = 'RUNNING',
         started_at = coalesce(r.started_at, clock_timestamp()),
         last_attempted_at = clock_timestamp(),
-        worker_ids = r.worker_ids
-            || (coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
+        worker_ids = r.worker_ids || jsonb_build_array(
+            coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
     FROM leased
     WHERE r.event_id = leased.id AND r.status IN ('READY', 'RUNNING')
 )
