@@ -25,7 +25,7 @@ import json
 import traceback
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from django.db import connections
 from django.tasks import TaskContext, TaskResult, TaskResultStatus
@@ -44,6 +44,9 @@ from pgoutbox.sql import query
 from pgoutbox.validation import stream_error
 
 __all__ = ["OutboxTaskBackend"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _OPTIONS = frozenset({"DATABASE", "KEEP_ORDER_QUEUES"})
 _ABANDONED = f"{TaskAbandoned.__module__}.{TaskAbandoned.__qualname__}"
@@ -90,7 +93,7 @@ class OutboxTaskBackend(BaseTaskBackend):
                 f"missing from QUEUES {sorted(self.queues)}"
             )
 
-    def validate_task(self, task: Task) -> None:
+    def validate_task(self, task: Task[..., Any]) -> None:
         """Django's checks, the queue's name as a stream; then register the task, so that a
         relay in this process may run it."""
         super().validate_task(task)
@@ -99,7 +102,9 @@ class OutboxTaskBackend(BaseTaskBackend):
             raise InvalidTask(f"queue {task.queue_name!r}: {error}")
         registry.register_as(registry.TASK_PREFIX + task.module_path, TaskRunner(task))
 
-    def enqueue(self, task: Task, args: Sequence[Any], kwargs: Mapping[str, Any]) -> TaskResult:
+    def enqueue(
+        self, task: Task[P, R], args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> TaskResult[P, R]:
         """Write the task in the current transaction of ``OPTIONS["DATABASE"]`` (in autocommit:
         this statement's own). Raises ``SerializationError`` (a ``TypeError``) before writing
         anything when the arguments are not JSON."""
@@ -129,7 +134,7 @@ class OutboxTaskBackend(BaseTaskBackend):
                 ordering.lock_stream(cursor, task.queue_name, connection)
             cursor.execute(query("insert_task"), params)
             (enqueued_at, _) = cursor.fetchone()
-        result = TaskResult(
+        result: TaskResult[P, R] = TaskResult(
             task=task,
             id=result_id,
             status=TaskResultStatus.READY,
@@ -146,14 +151,14 @@ class OutboxTaskBackend(BaseTaskBackend):
         task_enqueued.send(type(self), task_result=result)
         return result
 
-    def get_result(self, result_id: str) -> TaskResult:
+    def get_result(self, result_id: str) -> TaskResult[..., Any]:
         """The task's result as stored now. Raises ``TaskResultDoesNotExist`` for an unknown
         id (or one past ``TASK_RESULT_RETENTION``), ``RegistryError`` when the task is not
         registered in this process (its module is never imported from a stored name)."""
         return read_result(self.database, "id", result_id)
 
 
-def read_result(alias: str, key: str, value: Any) -> TaskResult:
+def read_result(alias: str, key: str, value: Any) -> TaskResult[..., Any]:
     """The result whose ``key`` (``id`` or ``event_id``) is ``value``, on ``alias``."""
     if key == "id":
         try:
@@ -201,7 +206,7 @@ def read_result(alias: str, key: str, value: Any) -> TaskResult:
     task_errors = [TaskError(**error) for error in errors]
     if lost_error is not None:
         task_errors.append(TaskError(exception_class_path=_ABANDONED, traceback=lost_error))
-    result = TaskResult(
+    result: TaskResult[..., Any] = TaskResult(
         task=task,
         id=str(result_id),
         status=TaskResultStatus(status),
@@ -223,7 +228,7 @@ class TaskRunner(RecordsOutcome):
     """What the registry holds for a task: runs it for the calls lane and records its
     outcome in its result row, in the call's transaction."""
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task[..., Any]) -> None:
         self.task = task
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -233,7 +238,9 @@ class TaskRunner(RecordsOutcome):
         self, event_id: int, args: Sequence[Any], kwargs: Mapping[str, Any], alias: str
     ) -> None:
         if self.task.takes_context:
-            context = TaskContext(task_result=read_result(alias, "event_id", event_id))
+            context: TaskContext[..., Any] = TaskContext(
+                task_result=read_result(alias, "event_id", event_id)
+            )
             value = self.task.call(context, *args, **kwargs)
         else:
             value = self.task.call(*args, **kwargs)
@@ -245,7 +252,7 @@ class TaskRunner(RecordsOutcome):
         self, event_id: int, exc: BaseException, failure: Failure, alias: str
     ) -> None:
         kind = type(exc)
-        params = {
+        params: dict[str, Any] = {
             "event_id": event_id,
             "exception_class_path": f"{kind.__module__}.{kind.__qualname__}",
             "traceback": format_error(exc),
