@@ -1,5 +1,5 @@
 """``python -m benchmarks <command>``: latency, e2e, baseline, transports, write_overhead,
-claim_cost, subscribe, admin, plot."""
+claim_cost, subscribe, admin, tasks, plot."""
 
 from __future__ import annotations
 
@@ -197,6 +197,28 @@ def cmd_admin(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def cmd_tasks(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.django_tasks import run_tasks
+
+    result = run_tasks(args.count, args.rate, args.backlog_count)
+    print(json.dumps(result, indent=2))
+    ours, ratios = result["latency"][0], result["ratios"]
+    return {
+        **result,
+        "targets": targets(
+            {
+                "p50_ms enqueue → start at 200/s": (ours["p50_ms"], "<=", 5.0),
+                "start p50 ratio vs db_worker (1 s poll)": (
+                    ratios["start_p50_theirs_over_ours"],
+                    ">=",
+                    50.0,
+                ),
+                "drain ratio vs db_worker": (ratios["drain_ours_over_theirs"], ">=", 5.0),
+            }
+        ),
+    }
+
+
 def cmd_plot(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.plot import plot_latest
 
@@ -278,6 +300,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=10, help="timed requests per view")
     p.set_defaults(func=cmd_admin)
 
+    p = sub.add_parser(
+        "tasks", help="Django Tasks: pgoutbox's backend vs django-tasks-db's db_worker"
+    )
+    p.add_argument("--count", type=int, default=2000, help="steady: tasks, one per transaction")
+    p.add_argument("--rate", type=float, default=200.0, help="steady: tasks per second")
+    p.add_argument("--backlog-count", type=int, default=10000)
+    p.set_defaults(func=cmd_tasks)
+
     p = sub.add_parser("plot", help="redraw the PNGs from the latest JSON results")
     p.add_argument("command_key", nargs="?", help="e.g. e2e; default: every result")
     p.set_defaults(func=cmd_plot)
@@ -299,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     payload = {"machine": machine(), "argv": sys.argv[1:], **payload}
     path = write_results(key, payload)
     print(f"results: {path}", file=sys.stderr)
-    if args.command not in ("claim_cost", "subscribe", "admin"):  # figures, nothing to draw
+    if args.command not in ("claim_cost", "subscribe", "admin", "tasks"):  # figures only
         from benchmarks.plot import plot_file
 
         print(f"plot: {plot_file(path)}", file=sys.stderr)

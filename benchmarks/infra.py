@@ -106,12 +106,17 @@ class Run:
         return env
 
     def start(
-        self, args: Sequence[str], *, log: str, env: dict[str, str] | None = None
+        self,
+        args: Sequence[str],
+        *,
+        log: str,
+        env: dict[str, str] | None = None,
+        python: str = sys.executable,
     ) -> subprocess.Popen[bytes]:
         """Start ``python <args>`` with output to ``tmp/<log>``; stopped when the run ends."""
         out = open(self.tmp / log, "wb")  # noqa: SIM115 (closed with the process)
         process = subprocess.Popen(
-            [sys.executable, *args],
+            [python, *args],
             cwd=ROOT,
             env=env or self.env(),
             stdin=subprocess.DEVNULL,

@@ -31,3 +31,6 @@ LOGGING = {
         "pgoutbox": {"handlers": ["console"], "level": os.environ.get("PGOUTBOX_BENCH_LOG", "INFO")}
     },
 }
+# python -m benchmarks tasks: the listener runs the benchmark's Django task.
+if os.environ.get("PGOUTBOX_BENCH_TASKS") == "1":
+    PGOUTBOX["FUNCTION_MODULES"] = ["benchmarks.task_functions"]

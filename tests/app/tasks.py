@@ -106,3 +106,14 @@ GATE = threading.Event()
 def waits_for_gate() -> None:
     """Runs until a test sets ``GATE`` (the relay runs in the test's process)."""
     GATE.wait(20)
+
+
+@task
+def backend_pid() -> int:
+    """The PostgreSQL session the task ran on."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    return int(pid)

@@ -323,3 +323,13 @@ def test_a_running_task_shows_running_with_its_attempt(relay):
     finally:
         tasks.GATE.set()
     assert finished(result).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_tasks_reuse_the_relays_connection_even_with_conn_max_age_zero(relay):
+    from django.conf import settings
+
+    assert settings.DATABASES["default"].get("CONN_MAX_AGE", 0) == 0
+    relay()
+    first = finished(tasks.backend_pid.enqueue()).return_value
+    second = finished(tasks.backend_pid.enqueue()).return_value
+    assert first == second  # not a new session (several milliseconds) per task
