@@ -3,24 +3,14 @@ virtualenv, without pgoutbox): its database backend on the benchmark's scratch d
 
 from __future__ import annotations
 
-import os
+from tests.settings import DATABASES as TEST_DATABASES
 
 SECRET_KEY = "pgoutbox-benchmarks"
 USE_TZ = True
 INSTALLED_APPS = ["django_tasks_db"]
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-        "PORT": os.environ.get("PGPORT", "5432"),
-        "USER": os.environ.get("PGUSER", "postgres"),
-        "PASSWORD": os.environ.get("PGPASSWORD", ""),
-        "NAME": os.environ["PGOUTBOX_TEST_DB_NAME"],
-        # Its best case: persistent connections (with Django's default 0, db_worker opens a
-        # new connection for every task it claims).
-        "CONN_MAX_AGE": None,
-    }
-}
+# Its best case: persistent connections (with Django's default 0, db_worker opens a new
+# connection for every task it claims).
+DATABASES = {"default": {**TEST_DATABASES["default"], "CONN_MAX_AGE": None}}
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING = {

@@ -101,6 +101,7 @@ class FastAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ordering = ("-id",)
     sortable_by = ("id",)
     search_help_text = "An exact message id, destination or function."
+    uuid_field = "message_id"  # a search term that is a UUID looks here
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -115,7 +116,7 @@ class FastAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if not term:
             return queryset, False
         try:
-            return queryset.filter(message_id=str(uuid.UUID(term))), False
+            return queryset.filter(**{self.uuid_field: str(uuid.UUID(term))}), False
         except ValueError:
             return queryset.filter(self.exact_text_search(term)), False
 
@@ -339,6 +340,7 @@ class OutboxTaskResultAdmin(FastAdmin):
     list_filter = ("status", "queue_name")
     search_fields = ("task_path",)
     search_help_text = "An exact result id or task path."
+    uuid_field = "id"
     ordering = ("-enqueued_at",)
     sortable_by = ("enqueued_at",)
     fields = (
@@ -361,16 +363,8 @@ class OutboxTaskResultAdmin(FastAdmin):
     )
     readonly_fields = fields
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            return queryset.filter(id=uuid.UUID(term)), False
-        except ValueError:
-            return queryset.filter(task_path=term), False
+    def exact_text_search(self, term: str) -> Q:
+        return Q(task_path=term)
 
     @admin.display(description="arguments")
     def pretty_arguments(self, result: OutboxTaskResult) -> SafeString:

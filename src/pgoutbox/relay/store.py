@@ -23,6 +23,7 @@ from psycopg.rows import class_row
 
 from pgoutbox.db import translate_errors
 from pgoutbox.policy import Failure, failure_params
+from pgoutbox.registry import TASK_PREFIX
 from pgoutbox.sql import query
 
 
@@ -129,7 +130,9 @@ class CallStore:
             cur.execute(
                 query("lease_calls"), {"streams": list(streams), "limit": limit, "lease": lease}
             )
-            return sorted(cur.fetchall(), key=lambda row: (-row.priority, row.id))
+            rows = sorted(cur.fetchall(), key=lambda row: (-row.priority, row.id))
+        self._mark_tasks_started(rows)
+        return rows
 
     def ordered_streams(self, streams: Sequence[str]) -> list[str]:
         """Keep-order streams whose head is due."""
@@ -156,10 +159,18 @@ class CallStore:
                 return []
             cur.execute(query("lease_ids"), {"ids": [r.id for r in rows], "lease": lease})
             leases = dict(cur.fetchall())
+        self._mark_tasks_started(rows)
         return [
             EventRow(**{**row.__dict__, "attempts": row.attempts + 1, "lease": leases[row.id]})
             for row in rows
         ]
+
+    def _mark_tasks_started(self, rows: Sequence[EventRow]) -> None:
+        """Show the Django tasks among leased rows RUNNING (pgoutbox.tasks)."""
+        ids = [r.id for r in rows if r.function and r.function.startswith(TASK_PREFIX)]
+        if ids:
+            with translate_errors():
+                self.conn.execute(query("mark_tasks_started"), {"ids": ids})
 
     def release(self, rows: Sequence[EventRow]) -> None:
         """Hand back leased rows that were not run: due again, their attempt given back."""

@@ -224,52 +224,39 @@ RETURNING id
 -- locks the row only if the lease is still the one taken (the lease time is the token).
 
 -- name: lease_calls
--- Highest priority first (Django tasks' priority; 0 for other calls), then oldest. A task's
--- result row shows it RUNNING from its lease on, one worker id per attempt.
+-- Highest priority first (Django tasks' priority; 0 for other calls), then oldest.
 WITH due AS (
     SELECT id FROM pgoutbox_event
     WHERE status = 'pending' AND kind = 'call' AND NOT ordered AND available_at <= now()
       AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
     ORDER BY priority DESC, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-), leased AS (
-    UPDATE pgoutbox_event AS e
-    SET attempts = e.attempts + 1,
-        available_at = clock_timestamp() + make_interval(secs => %(lease)s)
-    FROM due
-    WHERE e.id = due.id
-    RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers,
-              e.message_id, e.attempts, e.function, e.args, e.available_at AS lease, e.priority
-), started AS (
-    UPDATE pgoutbox_task_result AS r
-    SET status = 'RUNNING',
-        started_at = coalesce(r.started_at, clock_timestamp()),
-        last_attempted_at = clock_timestamp(),
-        worker_ids = r.worker_ids || jsonb_build_array(
-            coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
-    FROM leased
-    WHERE r.event_id = leased.id AND r.status IN ('READY', 'RUNNING')
 )
-SELECT * FROM leased
+UPDATE pgoutbox_event AS e
+SET attempts = e.attempts + 1,
+    available_at = clock_timestamp() + make_interval(secs => %(lease)s)
+FROM due
+WHERE e.id = due.id
+RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers, e.message_id,
+          e.attempts, e.function, e.args, e.available_at AS lease, e.priority
 
 -- name: lease_ids
-WITH leased AS (
-    UPDATE pgoutbox_event AS e
-    SET attempts = e.attempts + 1,
-        available_at = clock_timestamp() + make_interval(secs => %(lease)s)
-    WHERE e.id = ANY(%(ids)s::bigint[])
-    RETURNING e.id, e.available_at AS lease
-), started AS (
-    UPDATE pgoutbox_task_result AS r
-    SET status = 'RUNNING',
-        started_at = coalesce(r.started_at, clock_timestamp()),
-        last_attempted_at = clock_timestamp(),
-        worker_ids = r.worker_ids || jsonb_build_array(
-            coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
-    FROM leased
-    WHERE r.event_id = leased.id AND r.status IN ('READY', 'RUNNING')
-)
-SELECT * FROM leased
+UPDATE pgoutbox_event AS e
+SET attempts = e.attempts + 1,
+    available_at = clock_timestamp() + make_interval(secs => %(lease)s)
+WHERE e.id = ANY(%(ids)s::bigint[])
+RETURNING e.id, e.available_at AS lease
+
+-- name: mark_tasks_started
+-- Leased Django tasks show RUNNING from their lease on, one worker id (this relay session)
+-- per attempt.
+UPDATE pgoutbox_task_result
+SET status = 'RUNNING',
+    started_at = coalesce(started_at, clock_timestamp()),
+    last_attempted_at = clock_timestamp(),
+    worker_ids = worker_ids || jsonb_build_array(
+        coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
+WHERE event_id = ANY(%(ids)s::bigint[]) AND status IN ('READY', 'RUNNING')
 
 -- name: release_leases
 -- Leased calls that were not run (their keep-order head failed first): due again, their
