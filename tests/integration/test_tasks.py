@@ -333,3 +333,16 @@ def test_tasks_reuse_the_relays_connection_even_with_conn_max_age_zero(relay):
     first = finished(tasks.backend_pid.enqueue()).return_value
     second = finished(tasks.backend_pid.enqueue()).return_value
     assert first == second  # not a new session (several milliseconds) per task
+
+
+def test_a_failed_task_requeued_by_outbox_requeue_runs_again(relay):
+    with pgoutbox_settings(MAX_ATTEMPTS=1):
+        relay(poll_interval=0.05)
+        failed = finished(tasks.flaky.enqueue(fail_until=1))
+        assert failed.status == TaskResultStatus.FAILED
+        call_command("outbox_requeue", "--all", stdout=io.StringIO())
+        again = wait_until(
+            lambda: (r := tasks.flaky.get_result(failed.id)).status == "SUCCESSFUL" and r
+        )
+    assert again.return_value == 2 and again.attempts == 2
+    assert len(again.errors) == 1  # the first attempt's

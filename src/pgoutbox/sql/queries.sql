@@ -249,14 +249,15 @@ RETURNING e.id, e.available_at AS lease
 
 -- name: mark_tasks_started
 -- Leased Django tasks show RUNNING from their lease on, one worker id (this relay session)
--- per attempt.
+-- per attempt; a FAILED one runs again after outbox_requeue.
 UPDATE pgoutbox_task_result
 SET status = 'RUNNING',
     started_at = coalesce(started_at, clock_timestamp()),
     last_attempted_at = clock_timestamp(),
+    finished_at = NULL,
     worker_ids = worker_ids || jsonb_build_array(
         coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
-WHERE event_id = ANY(%(ids)s::bigint[]) AND status IN ('READY', 'RUNNING')
+WHERE event_id = ANY(%(ids)s::bigint[]) AND status <> 'SUCCESSFUL'
 
 -- name: release_leases
 -- Leased calls that were not run (their keep-order head failed first): due again, their
