@@ -1,5 +1,5 @@
 """``python -m benchmarks <command>``: floor, latency, e2e, baseline, transports,
-write_overhead, claim_cost, subscribe, admin, tracing, plot."""
+write_overhead, claim_cost, subscribe, admin, tracing, tasks, plot."""
 
 from __future__ import annotations
 
@@ -219,6 +219,28 @@ def cmd_tracing(args: argparse.Namespace) -> dict[str, Any]:
     return run_tracing(batch=args.batch, repeats=args.repeats)
 
 
+def cmd_tasks(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.django_tasks import run_tasks
+
+    result = run_tasks(args.count, args.rate, args.backlog_count)
+    print(json.dumps(result, indent=2))
+    ours, ratios = result["latency"][0], result["ratios"]
+    return {
+        **result,
+        "targets": targets(
+            {
+                "p50_ms enqueue → start at 200/s": (ours["p50_ms"], "<=", 5.0),
+                "start p50 ratio vs db_worker (1 s poll)": (
+                    ratios["start_p50_theirs_over_ours"],
+                    ">=",
+                    50.0,
+                ),
+                "drain ratio vs db_worker": (ratios["drain_ours_over_theirs"], ">=", 5.0),
+            }
+        ),
+    }
+
+
 def cmd_plot(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.plot import plot_latest
 
@@ -321,6 +343,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=200, help="timed batches per state")
     p.set_defaults(func=cmd_tracing)
 
+    p = sub.add_parser(
+        "tasks", help="Django Tasks: pgoutbox's backend vs django-tasks-db's db_worker"
+    )
+    p.add_argument("--count", type=int, default=2000, help="steady: tasks, one per transaction")
+    p.add_argument("--rate", type=float, default=200.0, help="steady: tasks per second")
+    p.add_argument("--backlog-count", type=int, default=10000)
+    p.set_defaults(func=cmd_tasks)
+
     p = sub.add_parser("plot", help="redraw the PNGs from the latest JSON results")
     p.add_argument("command_key", nargs="?", help="e.g. e2e; default: every result")
     p.set_defaults(func=cmd_plot)
@@ -343,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
     path = write_results(key, payload)
     print(f"results: {path}", file=sys.stderr)
     # figures only, nothing to draw
-    if args.command not in ("claim_cost", "subscribe", "admin", "tracing", "floor"):
+    if args.command not in ("claim_cost", "subscribe", "admin", "tracing", "floor", "tasks"):
         from benchmarks.plot import plot_file
 
         print(f"plot: {plot_file(path)}", file=sys.stderr)

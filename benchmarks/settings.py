@@ -34,3 +34,6 @@ LOGGING = {
 # write_overhead's "none" mode disables the NOTIFY trigger on purpose (the no-trigger ceiling);
 # the listener it starts must not refuse to run for that.
 SILENCED_SYSTEM_CHECKS = ["pgoutbox.E001"]
+# python -m benchmarks tasks: the listener runs the benchmark's Django task.
+if os.environ.get("PGOUTBOX_BENCH_TASKS") == "1":
+    PGOUTBOX["FUNCTION_MODULES"] = ["benchmarks.task_functions"]

@@ -90,3 +90,18 @@ TEMPLATES = [
 ]
 ROOT_URLCONF = "tests.urls"
 STATIC_URL = "/static/"
+
+# Django Tasks (Django >= 6.0; Django 5.2 ignores the setting): pgoutbox's backend on the
+# default alias, and a second one writing on the "other" alias.
+TASKS = {
+    "default": {
+        "BACKEND": "pgoutbox.tasks.OutboxTaskBackend",
+        "QUEUES": ["default", "low", "ordered"],
+        "OPTIONS": {"KEEP_ORDER_QUEUES": ["ordered"]},
+    },
+    "other": {
+        "BACKEND": "pgoutbox.tasks.OutboxTaskBackend",
+        "QUEUES": [],
+        "OPTIONS": {"DATABASE": "other"},
+    },
+}

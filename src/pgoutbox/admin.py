@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from pgoutbox.models import OutboxEvent, ReceivedMessage
+from pgoutbox.models import OutboxEvent, OutboxTaskResult, ReceivedMessage
 from pgoutbox.pagination import EstimatedCountPaginator
 from pgoutbox.sql import query
 from pgoutbox.status import requeue_dead
@@ -101,6 +101,7 @@ class FastAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ordering = ("-id",)
     sortable_by = ("id",)
     search_help_text = "An exact message id, destination or function."
+    uuid_field = "message_id"  # a search term that is a UUID looks here
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -115,7 +116,7 @@ class FastAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if not term:
             return queryset, False
         try:
-            return queryset.filter(message_id=str(uuid.UUID(term))), False
+            return queryset.filter(**{self.uuid_field: str(uuid.UUID(term))}), False
         except ValueError:
             return queryset.filter(self.exact_text_search(term)), False
 
@@ -321,3 +322,58 @@ class ReceivedMessageAdmin(FastAdmin):
     @admin.display(description="headers")
     def pretty_headers(self, message: ReceivedMessage) -> SafeString:
         return _pretty_json(message.headers)
+
+
+@admin.register(OutboxTaskResult)
+class OutboxTaskResultAdmin(FastAdmin):
+    """Django tasks' results (pgoutbox.tasks); a task that died is also a dead event above."""
+
+    list_display = (
+        "id",
+        "task_path",
+        "queue_name",
+        "status",
+        "priority",
+        "enqueued_at",
+        "finished_at",
+    )
+    list_filter = ("status", "queue_name")
+    search_fields = ("task_path",)
+    search_help_text = "An exact result id or task path."
+    uuid_field = "id"
+    ordering = ("-enqueued_at",)
+    sortable_by = ("enqueued_at",)
+    fields = (
+        "id",
+        "task_path",
+        "backend",
+        "queue_name",
+        "priority",
+        "status",
+        "pretty_arguments",
+        "pretty_return_value",
+        "pretty_errors",
+        "worker_ids",
+        "enqueued_at",
+        "run_after",
+        "started_at",
+        "last_attempted_at",
+        "finished_at",
+        "event_id",
+    )
+    readonly_fields = fields
+
+    def exact_text_search(self, term: str) -> Q:
+        return Q(task_path=term)
+
+    @admin.display(description="arguments")
+    def pretty_arguments(self, result: OutboxTaskResult) -> SafeString:
+        return _pretty_json({"args": result.args, "kwargs": result.kwargs})
+
+    @admin.display(description="return value")
+    def pretty_return_value(self, result: OutboxTaskResult) -> SafeString:
+        return _pretty_json(result.return_value)
+
+    @admin.display(description="errors")
+    def pretty_errors(self, result: OutboxTaskResult) -> SafeString:
+        return _pre("\n".join(str(error.get("traceback", error)) for error in result.errors))

@@ -58,6 +58,22 @@ class CallResult:
 NOT_OURS = CallResult(ran=False)
 
 
+class RecordsOutcome:
+    """A registered callable that runs knowing its row and records its own outcome (a Django
+    task's result row). :func:`run_call` calls :meth:`run` in the call's savepoint and, when it
+    raises, :meth:`record_failure` after the savepoint's rollback, in the same transaction."""
+
+    def run(
+        self, event_id: int, args: Sequence[Any], kwargs: Mapping[str, Any], alias: str
+    ) -> None:
+        raise NotImplementedError
+
+    def record_failure(
+        self, event_id: int, exc: BaseException, failure: Failure, alias: str
+    ) -> None:
+        raise NotImplementedError
+
+
 def run_call(
     function: Callable[..., Any],
     args: Sequence[Any],
@@ -90,7 +106,10 @@ def run_call(
         savepoint = _savepoint_create(using=alias)
         try:
             with tracing.call_span(function, trace_headers, event_id=event_id):
-                function(*args, **kwargs)
+                if isinstance(function, RecordsOutcome):
+                    function.run(event_id, args, kwargs, alias)
+                else:
+                    function(*args, **kwargs)
         except BaseException as exc:  # user code: every exception is the call's failure
             transaction.savepoint_rollback(savepoint, using=alias)
             failure = on_failure(describe(exc), isinstance(exc, settings.non_retryable_exceptions))
@@ -104,6 +123,8 @@ def run_call(
             capture_exception(settings, exc)
             with connections[alias].cursor() as cursor:
                 cursor.execute(query("record_failures"), failure_params([failure]))
+            if isinstance(function, RecordsOutcome):
+                function.record_failure(event_id, exc, failure, alias)
             return CallResult(ran=True, failure=failure, exception=exc)
         transaction.savepoint_commit(savepoint, using=alias)
         done = "delete_events" if settings.delete_after_send else "mark_sent"
@@ -113,12 +134,13 @@ def run_call(
 
 
 def describe(exc: BaseException) -> str:
-    """``"Type: message"``; user code's exception may fail even to print itself."""
+    """``"Type: message"``; user code's exception may fail even to print itself, or hold a NUL
+    character, which PostgreSQL's text refuses (the failure could never be recorded)."""
     try:
         text = str(exc).strip()
     except BaseException:  # its __str__ is user code too
         text = "<its str() raised>"
-    return f"{type(exc).__name__}: {text}"
+    return f"{type(exc).__name__}: {text}".replace("\x00", "\\x00")
 
 
 def describe_lost(exc: BaseException) -> str:

@@ -123,13 +123,14 @@ def _check_alias(alias: str) -> list[checks.CheckMessage]:
     for function, count in pending_calls:
         if function in known:
             continue
-        module = (function or "").rpartition(".")[0] or "?"
+        # A Django task's name is "task:<module path>" (pgoutbox.tasks).
+        module = (function or "").removeprefix(registry.TASK_PREFIX).rpartition(".")[0] or "?"
         found.append(
             checks.Warning(
                 f"{count} pending call events on {alias!r} name {function!r}, which no loaded "
                 "module registers: the relay will dead-letter them",
                 hint=f"Add {module!r} to PGOUTBOX['FUNCTION_MODULES'] (or name the function's "
-                "module in an app's outbox.py).",
+                "module in an app's outbox.py; a Django task's in an app's tasks.py).",
                 id="pgoutbox.W001",
             )
         )

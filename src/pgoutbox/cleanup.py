@@ -33,3 +33,13 @@ def delete_received_messages(older_than_days: int, *, using: str) -> int:
         deleted: int = cursor.rowcount
     logger.info("deleted %d inbox rows", deleted, extra={"deleted": deleted})
     return deleted
+
+
+def delete_task_results(older_than: datetime.timedelta, *, using: str) -> int:
+    """Delete the results of Django tasks that finished (SUCCESSFUL or FAILED) longer than
+    ``older_than`` ago; return how many. Results of unfinished tasks are never deleted."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(query("delete_task_results_before"), {"seconds": older_than.total_seconds()})
+        deleted: int = cursor.rowcount
+    logger.info("deleted %d task results", deleted, extra={"deleted": deleted})
+    return deleted

@@ -93,6 +93,8 @@ class Settings:
     delete_after_send: bool = True
     time_to_delete: datetime.timedelta = datetime.timedelta(days=7)
     days_to_keep_data: int = 30
+    # Django tasks (pgoutbox.tasks): event_cleaner deletes finished results older than this.
+    task_result_retention: datetime.timedelta = datetime.timedelta(days=7)
     default_encoder: type[json.JSONEncoder] = DjangoJSONEncoder
     keep_order_poison_policy: str = "block"
     function_modules: tuple[str, ...] = ()
@@ -357,6 +359,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "delete_after_send": _flag,
     "time_to_delete": _timedelta,
     "days_to_keep_data": _positive_int,
+    "task_result_retention": _timedelta,
     "default_encoder": _encoder,
     "keep_order_poison_policy": _choice(*POISON_POLICIES),
     "function_modules": _modules,

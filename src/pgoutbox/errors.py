@@ -48,3 +48,9 @@ class NotInTransaction(ConsumerError, RuntimeError):
 class AlreadyReceived(ConsumerError):
     """This consumer already recorded the message id (a redelivery, or a concurrent consumer of
     the same queue that committed first): the callback's transaction must roll back."""
+
+
+class TaskAbandoned(PgOutboxError):
+    """A Django task the relay gave up on without an exception of its own: each run ended its
+    relay process (killed, crashed), or the task is not registered in the relay's process.
+    Its ``TaskResult.errors`` entry carries the relay's reason as the traceback."""

@@ -36,6 +36,8 @@ class OutboxEvent(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     # keep-order function events: run only in id order, by the relay holding the stream's lock.
     ordered = models.BooleanField(default=False)
+    # Calls are leased by priority (higher first), then id: Django tasks' priority.
+    priority = models.SmallIntegerField(default=0)
 
     class Meta:
         db_table = "pgoutbox_event"
@@ -69,3 +71,39 @@ class ReceivedMessage(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class OutboxTaskResult(models.Model):
+    """A row of ``pgoutbox_task_result``: what a Django task enqueued through
+    :class:`pgoutbox.tasks.OutboxTaskBackend` became. Its call waits in ``pgoutbox_event``."""
+
+    class Status(models.TextChoices):
+        READY = "READY"
+        RUNNING = "RUNNING"
+        SUCCESSFUL = "SUCCESSFUL"
+        FAILED = "FAILED"
+
+    id = models.UUIDField(primary_key=True)
+    event_id = models.BigIntegerField(unique=True)
+    task_path = models.TextField()
+    backend = models.TextField()
+    queue_name = models.TextField()
+    priority = models.SmallIntegerField(default=0)
+    run_after = models.DateTimeField(null=True, blank=True)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    status = models.TextField(choices=Status.choices, default=Status.READY)
+    enqueued_at = models.DateTimeField(editable=False, db_default=Now())
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    return_value = models.JSONField(null=True, blank=True)
+    errors = models.JSONField(default=list)
+    worker_ids = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "pgoutbox_task_result"
+        ordering = ("-enqueued_at",)
+
+    def __str__(self) -> str:
+        return f"{self.task_path} {self.id} ({self.status})"

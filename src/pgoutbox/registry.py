@@ -23,6 +23,9 @@ from pgoutbox.errors import RegistryError
 
 logger = logging.getLogger(__name__)
 
+# Django tasks (pgoutbox.tasks) are registered under this prefix and their module path.
+TASK_PREFIX = "task:"
+
 _lock = threading.Lock()
 _functions: dict[str, Callable[..., Any]] = {}
 
@@ -43,9 +46,15 @@ def register(func: Callable[..., Any]) -> str:
     twice defines its functions twice); the last definition wins, as it would for an import.
     """
     path = function_path(func)
+    register_as(path, func)
+    return path
+
+
+def register_as(path: str, func: Callable[..., Any]) -> None:
+    """Allow the relay to run ``func`` under a name of the caller's choosing (a Django task's
+    ``task:<module.qualname>``); the last registration of a name wins, as in :func:`register`."""
     with _lock:
         _functions[path] = func
-    return path
 
 
 def lookup(path: str) -> Callable[..., Any] | None:

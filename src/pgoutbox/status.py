@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import connections
@@ -40,6 +40,8 @@ class OutboxStatus:
     relay_sessions: int
     latest_dead: list[DeadEvent]
     outdated: list[str]
+    # Django tasks' results per status (pgoutbox.tasks); a FAILED task is also a dead event.
+    tasks: dict[str, int] = field(default_factory=dict)
 
     def problems(self, *, max_age: float | None = None, relay_required: bool = True) -> list[str]:
         """What makes the outbox unhealthy: dead events, a trigger that is not installed and
@@ -76,6 +78,8 @@ def read_status(*, using: str, dead_limit: int = 10) -> OutboxStatus:
         schema = inspect_schema(cursor)
         cursor.execute(query("status_dead"), {"limit": dead_limit})
         latest = [DeadEvent(*row) for row in cursor.fetchall()]
+        cursor.execute(query("task_status_counts"))
+        tasks = dict(cursor.fetchall())
     return OutboxStatus(
         pending_due=due,
         pending_later=later,
@@ -88,6 +92,7 @@ def read_status(*, using: str, dead_limit: int = 10) -> OutboxStatus:
         relay_sessions=sessions,
         latest_dead=latest,
         outdated=schema.outdated,
+        tasks=tasks,
     )
 
 
@@ -108,6 +113,9 @@ def format_status(status: OutboxStatus, problems: Sequence[str]) -> str:
         ),
         f"health: {'; '.join(problems) if problems else 'ok'}",
     ]
+    if status.tasks:
+        counts = "   ".join(f"{name} {count}" for name, count in status.tasks.items())
+        lines.insert(2, f"tasks: {counts}")
     return "\n".join(lines)
 
 

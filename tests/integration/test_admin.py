@@ -4,6 +4,7 @@ tests/acceptance/test_admin_browser.py)."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -14,7 +15,7 @@ from django.urls import reverse
 import pgoutbox
 from pgoutbox import admin as outbox_admin
 from pgoutbox import pagination
-from pgoutbox.models import OutboxEvent, ReceivedMessage
+from pgoutbox.models import OutboxEvent, OutboxTaskResult, ReceivedMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -223,3 +224,37 @@ def test_purge_every_dead_event_across_pages(admin_client):
     page = admin_client.post(CHANGELIST, {**select_all, "post": "yes"}, follow=True)
     assert f"3 dead events purged: {dead}" in [str(m) for m in page.context["messages"]]
     assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [pending.pk]
+
+
+def test_task_results_are_listed_searched_and_shown_read_only(admin_client):
+    failed = OutboxTaskResult.objects.create(
+        id=uuid.uuid4(),
+        event_id=1,
+        task_path="app.tasks.charge",
+        backend="default",
+        queue_name="payments",
+        status="FAILED",
+        args=[7],
+        errors=[{"exception_class_path": "builtins.ValueError", "traceback": "ValueError: boom"}],
+    )
+    OutboxTaskResult.objects.create(
+        id=uuid.uuid4(),
+        event_id=2,
+        task_path="app.tasks.other",
+        backend="default",
+        queue_name="default",
+    )
+    changelist = reverse("admin:pgoutbox_outboxtaskresult_changelist")
+    page = admin_client.get(changelist)
+    assert page.status_code == 200
+    assert "app.tasks.charge" in page.content.decode()
+    found = admin_client.get(changelist, {"q": str(failed.id)})
+    assert [r.pk for r in found.context["cl"].result_list] == [failed.pk]
+    found = admin_client.get(changelist, {"q": "app.tasks.other"})
+    assert [r.task_path for r in found.context["cl"].result_list] == ["app.tasks.other"]
+    detail = admin_client.get(
+        reverse("admin:pgoutbox_outboxtaskresult_change", args=[failed.pk])
+    ).content.decode()
+    assert "ValueError: boom" in detail
+    assert "payments" in detail
+    assert 'name="_save"' not in detail  # read-only

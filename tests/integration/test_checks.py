@@ -152,6 +152,15 @@ def test_pending_calls_of_unregistered_functions_are_w001():
     assert _ids(databases=["default"]) == []  # only pending rows matter
 
 
+def test_w001_names_the_module_of_an_unregistered_django_task():
+    _sql(
+        "INSERT INTO pgoutbox_event (kind, function, args) VALUES "
+        "('call', 'task:billing.tasks.charge', '{\"args\": [], \"kwargs\": {}}')"
+    )
+    [message] = _messages("pgoutbox.W001")
+    assert "Add 'billing.tasks' to PGOUTBOX['FUNCTION_MODULES']" in message
+
+
 @pytest.mark.parametrize(
     ("pgoutbox_settings", "check_id", "text"),
     [

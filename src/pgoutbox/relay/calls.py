@@ -4,7 +4,7 @@ It runs in a thread of its own beside the message lane, so a slow or hung functi
 delays a message and never waits for the broker. Each call is leased in a committed
 statement (one attempt counted; other relays keep off it until the lease runs out), then run
 by :func:`pgoutbox.call_runner.run_call` in a transaction of its own on the Django alias that
-recorded it, with Django's connections recycled around it (a database restart costs one
+recorded it, with Django's broken connections recycled around it (a database restart costs one
 attempt, not the process). A failure gets a backoff and dies after ``MAX_ATTEMPTS`` (at once
 for ``NON_RETRYABLE_EXCEPTIONS`` and unregistered functions). A crash re-runs the call after
 its lease.
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from django.db import close_old_connections, connections
+from django.db import connections
 
 from pgoutbox import metrics, signals
 from pgoutbox.call_runner import CallResult, describe_lost, run_call
@@ -46,6 +46,18 @@ _BUSY_STREAM_RETRIES = 20
 # How many times (that far apart) a lost call's failure is retried while the row is still
 # locked by the call's own session, which the server is ending.
 _LOST_LOCK_RETRIES = 100
+
+
+def recycle_connections() -> None:
+    """Close the Django connections the next call could not use: broken ones (a database
+    restart costs one attempt, not the process), ones left out of autocommit, and ones older
+    than a positive ``CONN_MAX_AGE``. Unlike ``close_old_connections()``, ``CONN_MAX_AGE = 0``
+    ("one request") keeps them: a relay is no request, and a new connection per call would
+    cost more than most calls (several milliseconds)."""
+    for conn in connections.all(initialized_only=True):
+        if conn.settings_dict["CONN_MAX_AGE"] == 0:
+            conn.close_at = None  # set at connect from CONN_MAX_AGE; None: no age limit
+        conn.close_if_unusable_or_obsolete()
 
 
 class CallLane:
@@ -114,7 +126,7 @@ class CallLane:
         store, self.store = self.store, None
         if store is not None:
             store.conn.close()
-        close_old_connections()
+        connections.close_all()  # this thread's: kept open across calls (recycle_connections)
 
     # -- draining --------------------------------------------------------------------------
 
@@ -188,7 +200,7 @@ class CallLane:
             self._report(None, (), result)
             return result
         alias = self._alias_of(row)
-        close_old_connections()
+        recycle_connections()
         try:
             result = run_call(
                 call.function,
@@ -209,7 +221,7 @@ class CallLane:
             result = CallResult(ran=True, failure=failure, exception=exc)
             self._record_lost(failure)
         finally:
-            close_old_connections()
+            recycle_connections()
         if result.ran:
             self._report(call.function, call.args, result)
         return result

@@ -53,6 +53,13 @@ def to_call(row: EventRow) -> Call | str:
     if row.function is None:
         return "call event without a function"
     function = registry.lookup(row.function)
+    if function is None and row.function.startswith(registry.TASK_PREFIX):
+        return (
+            f"task {row.function.removeprefix(registry.TASK_PREFIX)!r} is not registered in "
+            "this process: define it with @task (backend pgoutbox.tasks.OutboxTaskBackend) in "
+            "an app's tasks module or a module of PGOUTBOX['FUNCTION_MODULES']; nothing was "
+            "imported"
+        )
     if function is None:
         return (
             f"function {row.function!r} is not registered in this process: decorate it with "

@@ -115,10 +115,10 @@ class Relay:
             while not stop.is_set():
                 try:
                     self.open()
-                    if reconnects:
-                        # The database came back: the calls lane checks its session now too,
-                        # not at its next poll.
-                        self.calls.wake.set()
+                    # LISTEN is on: a call committed before it woke nobody (the calls lane may
+                    # have looked just before that commit), and after an outage the lane
+                    # checks its session now rather than at its next poll.
+                    self.calls.wake.set()
                     if lost is not None:
                         self.messages.settle_lost_batch(lost)
                         self.ordered.settle_lost_batch(lost)

@@ -23,6 +23,7 @@ from psycopg.rows import class_row
 
 from pgoutbox.db import translate_errors
 from pgoutbox.policy import Failure, failure_params
+from pgoutbox.registry import TASK_PREFIX
 from pgoutbox.sql import query
 
 
@@ -46,6 +47,7 @@ class EventRow:
     args: Any = None  # kind 'call': {"args": [...], "kwargs": {...}, "using": alias}
     lease: datetime.datetime | None = None
     created_at: datetime.datetime | None = None  # messages: for the commit-to-publish metric
+    priority: int = 0  # calls: leased highest first (Django tasks' priority)
 
 
 @dataclass(frozen=True)
@@ -141,12 +143,15 @@ class CallStore:
         self.conn = conn
 
     def lease_calls(self, streams: Sequence[str], limit: int, lease: float) -> list[EventRow]:
-        """Lease up to ``limit`` due calls (not keep-order), oldest first."""
+        """Lease up to ``limit`` due calls (not keep-order), highest priority first, then
+        oldest."""
         with translate_errors(), self.conn.cursor(row_factory=class_row(EventRow)) as cur:
             cur.execute(
                 query("lease_calls"), {"streams": list(streams), "limit": limit, "lease": lease}
             )
-            return sorted(cur.fetchall(), key=lambda row: row.id)
+            rows = sorted(cur.fetchall(), key=lambda row: (-row.priority, row.id))
+        self._mark_tasks_started(rows)
+        return rows
 
     def ordered_streams(self, streams: Sequence[str]) -> list[str]:
         """Keep-order streams whose head is due."""
@@ -171,10 +176,18 @@ class CallStore:
                 return []
             cur.execute(query("lease_ids"), {"ids": [r.id for r in rows], "lease": lease})
             leases = dict(cur.fetchall())
+        self._mark_tasks_started(rows)
         return [
             EventRow(**{**row.__dict__, "attempts": row.attempts + 1, "lease": leases[row.id]})
             for row in rows
         ]
+
+    def _mark_tasks_started(self, rows: Sequence[EventRow]) -> None:
+        """Show the Django tasks among leased rows RUNNING (pgoutbox.tasks)."""
+        ids = [r.id for r in rows if r.function and r.function.startswith(TASK_PREFIX)]
+        if ids:
+            with translate_errors():
+                self.conn.execute(query("mark_tasks_started"), {"ids": ids})
 
     def release(self, rows: Sequence[EventRow]) -> None:
         """Hand back leased rows that were not run: due again, their attempt given back."""

@@ -262,11 +262,12 @@ RETURNING id
 -- locks the row only if the lease is still the one taken (the lease time is the token).
 
 -- name: lease_calls
+-- Highest priority first (Django tasks' priority; 0 for other calls), then oldest.
 WITH due AS (
     SELECT id FROM pgoutbox_event
-    WHERE (status, kind, ordered) = ('pending', 'call', false) AND available_at <= now()
+    WHERE status = 'pending' AND kind = 'call' AND NOT ordered AND available_at <= now()
       AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
-    ORDER BY id LIMIT %(limit)s
+    ORDER BY priority DESC, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
 UPDATE pgoutbox_event AS e
@@ -275,7 +276,7 @@ SET attempts = e.attempts + 1,
 FROM due
 WHERE e.id = due.id
 RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers, e.message_id,
-          e.attempts, e.function, e.args, e.available_at AS lease
+          e.attempts, e.function, e.args, e.available_at AS lease, e.priority
 
 -- name: lease_ids
 UPDATE pgoutbox_event AS e
@@ -283,6 +284,18 @@ SET attempts = e.attempts + 1,
     available_at = clock_timestamp() + make_interval(secs => %(lease)s)
 WHERE e.id = ANY(%(ids)s::bigint[])
 RETURNING e.id, e.available_at AS lease
+
+-- name: mark_tasks_started
+-- Leased Django tasks show RUNNING from their lease on, one worker id (this relay session)
+-- per attempt; a FAILED one runs again after outbox_requeue.
+UPDATE pgoutbox_task_result
+SET status = 'RUNNING',
+    started_at = coalesce(started_at, clock_timestamp()),
+    last_attempted_at = clock_timestamp(),
+    finished_at = NULL,
+    worker_ids = worker_ids || jsonb_build_array(
+        coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
+WHERE event_id = ANY(%(ids)s::bigint[]) AND status <> 'SUCCESSFUL'
 
 -- name: release_leases
 -- Leased calls that were not run (their keep-order head failed first): due again, their

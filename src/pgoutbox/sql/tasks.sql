@@ -1,0 +1,71 @@
+-- Django Tasks (pgoutbox/tasks.py): a task is a call row plus its result row.
+
+-- name: insert_task
+-- enqueue(): the call row and its result row in one statement, in the caller's transaction;
+-- the relays' calls lanes are woken at COMMIT (unless NOTIFY is off). A keep-order queue's
+-- producer lock is taken before the id is drawn and held to the end of the transaction, as
+-- for keep-order calls, so ids of one queue are drawn in commit order.
+WITH stream_lock AS (
+    SELECT count(*) AS taken
+    FROM (SELECT pg_advisory_xact_lock(1885831010, hashtext(%(stream)s)) WHERE %(ordered)s) l
+), event AS (
+    INSERT INTO pgoutbox_event (stream, kind, function, args, available_at, priority, ordered)
+    SELECT %(stream)s, 'call', %(function)s, %(payload)s::jsonb,
+           greatest(coalesce(%(run_after)s::timestamptz, now()), now()), %(priority)s,
+           %(ordered)s
+    FROM stream_lock
+    RETURNING id
+), result AS (
+    INSERT INTO pgoutbox_task_result
+        (id, event_id, task_path, backend, queue_name, priority, run_after, args, kwargs)
+    SELECT %(id)s, event.id, %(task_path)s, %(backend)s, %(queue_name)s, %(priority)s,
+           %(run_after)s::timestamptz, %(args)s::jsonb, %(kwargs)s::jsonb
+    FROM event
+    RETURNING enqueued_at
+)
+SELECT result.enqueued_at,
+       CASE WHEN coalesce(current_setting('pgoutbox.notify', true), '') <> 'off'
+            THEN pg_notify('pgoutbox_calls', %(stream)s) END
+FROM result
+
+-- name: task_result_by_id
+SELECT id, task_path, backend, queue_name, priority, run_after, args, kwargs, status,
+       enqueued_at, started_at, last_attempted_at, finished_at, return_value, errors,
+       worker_ids, lost_error
+FROM pgoutbox_task_state_v1
+WHERE id = %(id)s
+
+-- name: task_result_by_event_id
+-- A task that takes its context reads its result as leased (its attempt counted).
+SELECT id, task_path, backend, queue_name, priority, run_after, args, kwargs, status,
+       enqueued_at, started_at, last_attempted_at, finished_at, return_value, errors,
+       worker_ids, lost_error
+FROM pgoutbox_task_state_v1
+WHERE event_id = %(event_id)s
+
+-- name: task_succeeded
+-- In the task's own transaction: committed with its writes and its call row's removal.
+UPDATE pgoutbox_task_result
+SET status = 'SUCCESSFUL', return_value = %(value)s::jsonb, finished_at = clock_timestamp()
+WHERE event_id = %(event_id)s
+
+-- name: task_failed
+-- In the task's own transaction, after its writes were rolled back: one error more, READY
+-- again (retried after its backoff) or FAILED (dead).
+UPDATE pgoutbox_task_result
+SET errors = errors || jsonb_build_array(jsonb_build_object(
+        'exception_class_path', %(exception_class_path)s::text,
+        'traceback', %(traceback)s::text)),
+    status = CASE WHEN %(dead)s THEN 'FAILED' ELSE 'READY' END,
+    finished_at = CASE WHEN %(dead)s THEN clock_timestamp() END
+WHERE event_id = %(event_id)s
+
+-- name: delete_task_results_before
+-- event_cleaner: finished results older than TASK_RESULT_RETENTION; never unfinished ones.
+DELETE FROM pgoutbox_task_result
+WHERE status IN ('SUCCESSFUL', 'FAILED')
+  AND finished_at < now() - make_interval(secs => %(seconds)s)
+
+-- name: task_status_counts
+-- outbox_status: task results per status.
+SELECT status, count(*) FROM pgoutbox_task_state_v1 GROUP BY status ORDER BY status

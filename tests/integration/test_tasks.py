@@ -1,0 +1,348 @@
+"""pgoutbox.tasks.OutboxTaskBackend (Django Tasks, Django >= 6.0) against real PostgreSQL and a
+relay's calls lane: transaction semantics, results, retries, defer, priority, bad input."""
+
+from __future__ import annotations
+
+import datetime
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.tasks import TaskResult, TaskResultStatus
+from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
+from django.utils import timezone
+
+from pgoutbox.errors import SerializationError
+from pgoutbox.models import OutboxEvent, OutboxTaskResult
+from pgoutbox.sql import query
+from pgoutbox.tasks import OutboxTaskBackend
+from pgoutbox.transports.memory import MemoryTransport
+from tests.app import outbox, tasks
+from tests.app.models import Order
+from tests.support.function_events import pgoutbox_settings, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("runs")]
+
+# Long enough that a test passing within it was woken by NOTIFY, not by the poll.
+NO_POLL = 60.0
+
+
+@pytest.fixture
+def relay(relay_thread: Callable[..., Any]) -> Callable[..., Any]:
+    """Start a relay (memory transport) serving the test database; its calls lane runs tasks."""
+
+    def start(**kwargs: Any) -> Any:
+        kwargs.setdefault("poll_interval", NO_POLL)
+        return relay_thread(transport=MemoryTransport(), **kwargs)
+
+    return start
+
+
+@pytest.fixture
+def fast_retries() -> Iterator[None]:
+    with pgoutbox_settings(RETRY_BACKOFF_BASE=0.01, RETRY_BACKOFF_MAX=0.05, MAX_ATTEMPTS=3):
+        yield
+
+
+def finished(result: TaskResult, timeout: float = 10.0) -> TaskResult:
+    """The result once its task finished (SUCCESSFUL or FAILED)."""
+
+    def done() -> TaskResult | None:
+        fresh = result.task.get_backend().get_result(result.id)
+        return fresh if fresh.is_finished else None
+
+    found: TaskResult = wait_until(done, timeout=timeout)
+    return found
+
+
+def test_rolled_back_task_never_runs_and_committed_one_runs_once_with_its_result(relay):
+    relay()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        lost = tasks.add.enqueue(1, 2)
+        raise RuntimeError("roll back")
+    with transaction.atomic():
+        kept = tasks.add.enqueue(2, 3)
+        assert kept.status == TaskResultStatus.READY
+        assert kept.enqueued_at is not None
+    result = finished(kept)
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == 5
+    assert result.args == [2, 3] and result.kwargs == {}
+    assert result.attempts == 1 and result.errors == []
+    assert result.enqueued_at <= result.started_at <= result.last_attempted_at
+    assert result.last_attempted_at <= result.finished_at
+    assert tasks.add.get_result(kept.id).return_value == 5
+    with pytest.raises(TaskResultDoesNotExist):
+        tasks.add.get_result(lost.id)
+    assert [run.args for run in outbox.runs("add")] == [(2, 3)]
+    assert not OutboxEvent.objects.exists()  # the call row went with the task's success
+
+
+def test_enqueue_in_autocommit_runs_once_its_statement_committed(relay):
+    relay()
+    assert connection.get_autocommit()
+    result = finished(tasks.add.enqueue(20, 22))
+    assert result.return_value == 42
+
+
+def test_a_task_starts_on_its_commit_notification_not_on_the_poll(relay):
+    relay(poll_interval=NO_POLL)
+    with transaction.atomic():
+        result = tasks.add.enqueue(1, 1)
+    # Well under the poll interval: only the commit's NOTIFY can have woken the calls lane.
+    assert finished(result, timeout=NO_POLL / 4).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_retries_with_backoff_then_succeeds_with_the_attempt_in_its_context(relay, fast_retries):
+    relay(poll_interval=0.05)
+    result = finished(tasks.flaky.enqueue(fail_until=2))
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == 3
+    assert result.attempts == 3
+    assert [error.exception_class for error in result.errors] == [ValueError, ValueError]
+    assert "attempt 1 fails" in result.errors[0].traceback
+    assert "attempt 2 fails" in result.errors[1].traceback
+    assert [run.args for run in outbox.runs("flaky")] == [(1,), (2,), (3,)]
+
+
+def test_dead_after_max_attempts_is_failed_and_shown_by_outbox_status(relay, fast_retries):
+    relay(poll_interval=0.05)
+    result = finished(tasks.always_fails.enqueue())
+    assert result.status == TaskResultStatus.FAILED
+    assert result.attempts == 3
+    assert len(result.errors) == 3
+    assert result.errors[-1].exception_class is RuntimeError
+    assert "this task always fails" in result.errors[-1].traceback
+    with pytest.raises(ValueError, match="Task failed"):
+        _ = result.return_value
+    assert OutboxEvent.objects.get().status == "dead"
+    out = io.StringIO()
+    call_command("outbox_status", stdout=out)
+    assert "tasks: FAILED 1" in out.getvalue()
+
+
+def test_a_failed_attempt_rolls_back_the_tasks_writes(relay):
+    with pgoutbox_settings(MAX_ATTEMPTS=1):
+        relay()
+        result = finished(tasks.writes_then_fails.enqueue("written"))
+    assert result.status == TaskResultStatus.FAILED
+    assert not Order.objects.filter(reference="written").exists()
+
+
+def test_system_exit_unprintable_errors_and_non_json_returns_fail_only_their_task(relay):
+    with pgoutbox_settings(MAX_ATTEMPTS=1):
+        relay()
+        exits = finished(tasks.exits.enqueue())
+        unprintable = finished(tasks.raises_unprintable.enqueue())
+        not_json = finished(tasks.returns_object.enqueue())
+        nul = finished(tasks.raises_nul.enqueue())
+        after = finished(tasks.add.enqueue(1, 2))
+    assert exits.status == TaskResultStatus.FAILED
+    assert exits.errors[0].exception_class is SystemExit
+    assert unprintable.status == TaskResultStatus.FAILED
+    assert unprintable.errors[0].exception_class is tasks.Unprintable
+    assert "Unprintable: <exception str() failed>" in unprintable.errors[0].traceback
+    assert not_json.status == TaskResultStatus.FAILED
+    assert not_json.errors[0].exception_class is SerializationError
+    assert "return value of task tests.app.tasks.returns_object" in not_json.errors[0].traceback
+    assert nul.status == TaskResultStatus.FAILED
+    assert "ValueError: a\\x00b" in nul.errors[0].traceback
+    assert after.return_value == 3  # the relay survived them all
+
+
+def test_run_after_defers_the_start(relay):
+    relay(poll_interval=0.05)
+    run_after = timezone.now() + datetime.timedelta(seconds=1)
+    result = finished(tasks.add.using(run_after=run_after).enqueue(1, 2))
+    assert result.started_at >= run_after
+
+
+def test_higher_priority_tasks_of_a_backlog_start_first(relay):
+    with transaction.atomic():
+        for name, priority in [("low", -10), ("default", 0), ("urgent", 50), ("high", 10)]:
+            tasks.step.using(priority=priority).enqueue(name)
+    relay()
+    wait_until(lambda: len(outbox.runs("step")) == 4)
+    assert [run.args[0] for run in outbox.runs("step")] == ["urgent", "high", "default", "low"]
+
+
+def test_a_keep_order_queue_runs_in_enqueue_order(relay):
+    relay()
+    for n in range(10):
+        with transaction.atomic():
+            tasks.ordered_step.enqueue(n)
+    wait_until(lambda: len(outbox.runs("ordered_step")) == 10)
+    assert [run.args[0] for run in outbox.runs("ordered_step")] == list(range(10))
+    assert OutboxEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((object(),), "arguments of task tests.app.tasks.add must be JSON"),
+        ((float("nan"), 1), "must be JSON"),
+        (("a\x00b", 1), "NUL"),
+    ],
+)
+def test_arguments_that_are_not_json_raise_before_anything_is_written(args, match):
+    with transaction.atomic():
+        with pytest.raises(SerializationError, match=match):
+            tasks.add.enqueue(*args)
+        assert Order.objects.create(reference="still usable")  # the transaction goes on
+    assert not OutboxEvent.objects.exists()
+    assert not OutboxTaskResult.objects.exists()
+
+
+def test_unknown_queue_and_bad_priority_are_refused():
+    with pytest.raises(InvalidTask, match="Queue 'nowhere' is not valid"):
+        tasks.add.using(queue_name="nowhere")
+    with pytest.raises(InvalidTask, match="priority"):
+        tasks.add.using(priority=1000)
+    assert not OutboxTaskResult.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"DATABASE": "missing"}, "DATABASE"),
+        ({"KEEP_ORDER_QUEUES": "ordered"}, "KEEP_ORDER_QUEUES"),
+        ({"KEEP_ORDER_QUEUES": ["elsewhere"]}, "missing from QUEUES"),
+        ({"BATCH": 3}, "unknown key"),
+    ],
+)
+def test_wrong_options_are_refused_naming_the_key(options, match):
+    with pytest.raises(InvalidTaskBackend, match=match):
+        OutboxTaskBackend("broken", {"QUEUES": ["default"], "OPTIONS": options})
+
+
+def test_unknown_result_ids_do_not_exist():
+    for result_id in ["not-a-uuid", "1f0b9a5e-6a61-4a8e-9d5e-0c8e4b3c2a10"]:
+        with pytest.raises(TaskResultDoesNotExist):
+            tasks.add.get_result(result_id)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "other"])
+def test_a_second_alias_writes_in_that_alias_transaction(relay):
+    relay()
+    other_add = tasks.add.using(backend="other")
+    with pytest.raises(RuntimeError), transaction.atomic(using="other"):
+        other_add.enqueue(1, 1)
+        raise RuntimeError("roll back the other alias")
+    with transaction.atomic(using="other"):
+        kept = other_add.enqueue(3, 4)
+    result = finished(kept)
+    assert result.backend == "other"
+    assert result.return_value == 7
+    assert [run.args for run in outbox.runs("add")] == [(3, 4)]
+
+
+def test_two_listeners_run_each_task_once(relay):
+    relay()
+    relay()
+    with transaction.atomic():
+        results = [tasks.add.enqueue(n, 0) for n in range(60)]
+    for result in results:
+        assert finished(result).return_value == result.args[0]
+    assert sorted(run.args[0] for run in outbox.runs("add")) == list(range(60))
+
+
+def test_an_unregistered_task_fails_with_a_clear_error(relay):
+    relay()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            query("insert_task"),
+            {
+                "id": "1f0b9a5e-6a61-4a8e-9d5e-0c8e4b3c2a11",
+                "stream": "default",
+                "function": "task:tests.app.never_imported.gone",
+                "payload": '{"args": [], "kwargs": {}}',
+                "run_after": None,
+                "priority": 0,
+                "ordered": False,
+                "task_path": "tests.app.tasks.add",
+                "backend": "default",
+                "queue_name": "default",
+                "args": "[]",
+                "kwargs": "{}",
+            },
+        )
+    result = wait_until(
+        lambda: (
+            (r := tasks.add.get_result("1f0b9a5e-6a61-4a8e-9d5e-0c8e4b3c2a11")).is_finished and r
+        )
+    )
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[-1].exception_class_path == "pgoutbox.errors.TaskAbandoned"
+    assert "'tests.app.never_imported.gone' is not registered" in result.errors[-1].traceback
+    assert not outbox.runs()
+
+
+def test_aenqueue_and_aget_result(relay):
+    relay()
+    result = async_to_sync(tasks.add.aenqueue)(5, 6)
+    wait_until(lambda: tasks.add.get_result(result.id).is_finished)
+    fetched = async_to_sync(tasks.add.aget_result)(result.id)
+    assert fetched.return_value == 11
+
+
+def test_event_cleaner_deletes_finished_results_past_their_retention(relay):
+    relay()
+    done = finished(tasks.add.enqueue(1, 2))
+    with pgoutbox_settings(TASK_RESULT_RETENTION=datetime.timedelta(hours=1)):
+        call_command("event_cleaner", stdout=io.StringIO())
+        assert OutboxTaskResult.objects.filter(id=done.id).exists()  # within its retention
+        OutboxTaskResult.objects.filter(id=done.id).update(
+            finished_at=timezone.now() - datetime.timedelta(hours=2)
+        )
+        waiting = tasks.add.using(run_after=timezone.now() + datetime.timedelta(days=1)).enqueue(
+            0, 0
+        )
+        out = io.StringIO()
+        call_command("event_cleaner", stdout=out)
+    assert "Successfully deleted 1 task results" in out.getvalue()
+    assert list(OutboxTaskResult.objects.values_list("id", flat=True)) == [
+        __import__("uuid").UUID(waiting.id)
+    ]
+
+
+def test_a_running_task_shows_running_with_its_attempt(relay):
+    relay()
+    tasks.GATE.clear()
+    result = tasks.waits_for_gate.enqueue()
+    try:
+        running = wait_until(
+            lambda: (r := tasks.waits_for_gate.get_result(result.id)).status == "RUNNING" and r
+        )
+        assert running.attempts == 1 and running.started_at is not None
+        with pytest.raises(ValueError, match="not finished yet"):
+            _ = running.return_value
+    finally:
+        tasks.GATE.set()
+    assert finished(result).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_tasks_reuse_the_relays_connection_even_with_conn_max_age_zero(relay):
+    from django.conf import settings
+
+    assert settings.DATABASES["default"].get("CONN_MAX_AGE", 0) == 0
+    relay()
+    first = finished(tasks.backend_pid.enqueue()).return_value
+    second = finished(tasks.backend_pid.enqueue()).return_value
+    assert first == second  # not a new session (several milliseconds) per task
+
+
+def test_a_failed_task_requeued_by_outbox_requeue_runs_again(relay):
+    with pgoutbox_settings(MAX_ATTEMPTS=1):
+        relay(poll_interval=0.05)
+        failed = finished(tasks.flaky.enqueue(fail_until=1))
+        assert failed.status == TaskResultStatus.FAILED
+        call_command("outbox_requeue", "--all", stdout=io.StringIO())
+        again = wait_until(
+            lambda: (r := tasks.flaky.get_result(failed.id)).status == "SUCCESSFUL" and r
+        )
+    assert again.return_value == 2 and again.attempts == 2
+    assert len(again.errors) == 1  # the first attempt's
