@@ -65,3 +65,30 @@ def test_calls_through_pgbouncer_run_once_and_never_when_rolled_back(
         wait_until(lambda: outbox.runs("notify_ordered") and outbox.runs("notify"))
         wait_until(lambda: not OutboxEvent.objects.exists())
     assert [run.args for run in outbox.runs("notify")] == [("committed",)]
+
+
+def test_ordered_messages_through_pgbouncer_are_published_in_order(relay_thread, stomp_consumer):
+    consumer = stomp_consumer()
+    with pgoutbox_settings(DATABASE="direct", POLL_INTERVAL=0.2):
+        relay_thread()
+        sent = []
+        for n in range(EVENTS):
+            if n % 2:
+                with transaction.atomic(using="bouncer"):
+                    sent.append(
+                        str(
+                            pgoutbox.send(
+                                consumer.destination, n, stream="s", ordered=True, using="bouncer"
+                            )
+                        )
+                    )
+            else:  # autocommit: each statement is its own pooled transaction
+                sent.append(
+                    str(
+                        pgoutbox.send(
+                            consumer.destination, n, stream="s", ordered=True, using="bouncer"
+                        )
+                    )
+                )
+        consumer.wait_for(EVENTS, timeout=10)
+    assert [m.message_id for m in consumer.quiet_for(0.3)] == sent

@@ -109,3 +109,11 @@ def test_published_keeps_writing_only_and_says_so():
         Published(destination="/queue/x", body={}, status=1, retry=0)
     with pytest.raises(AttributeError, match=r"Published.objects.filter\(\): .*OutboxEvent"):
         Published.objects.filter(destination="/queue/x")
+
+
+@pytest.mark.parametrize("headers", ["abc", [("a", "b")], 1])
+def test_published_headers_not_a_mapping_is_named(headers):
+    from pgoutbox.compat.outbox_pattern.models import Published
+
+    with pytest.raises(TypeError, match=r"Published\(\) headers must be a dict"):
+        Published(destination="/queue/x", body={}, headers=headers)

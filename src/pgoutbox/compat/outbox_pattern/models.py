@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any, ClassVar, NoReturn
 
 from pgoutbox.compat.replaced import replaced_names
@@ -44,6 +45,11 @@ class Published:
             raise TypeError(
                 f"Published() got {', '.join(sorted(other))}: pgoutbox's Published takes "
                 f"{', '.join(FIELDS)} only; attempts and status belong to its relay"
+            )
+        if headers is not None and not isinstance(headers, Mapping):
+            raise TypeError(
+                f"Published() headers must be a dict of str to str, got "
+                f"{type(headers).__name__} {headers!r}"
             )
         self.id = id or uuid.uuid4()
         self.destination = destination
