@@ -179,9 +179,13 @@ class _Exported:
             yield from self.gauges.collect()
 
 
-def serve_relay_metrics(port: int | str | None, settings: Settings) -> Callable[[], None]:
-    """:func:`serve` for a relay on ``PGOUTBOX['DATABASE']``, on ``port`` or else
-    ``METRICS_PORT``; when both are None, nothing (the returned function does nothing).
+def serve_relay_metrics(
+    port: int | str | None, settings: Settings, database: str | None = None
+) -> Callable[[], None]:
+    """:func:`serve` for a relay on ``database`` (default ``PGOUTBOX['DATABASE']``), on
+    ``port`` or else ``METRICS_PORT``; when both are None, nothing (the returned function does
+    nothing). The gauges are read the way the relay reaches that database (its
+    ``RELAY_CONNECTIONS`` entry applied).
 
     The gauges' session is named ``pgoutbox-metrics``, so it never counts as a relay.
     """
@@ -191,7 +195,11 @@ def serve_relay_metrics(port: int | str | None, settings: Settings) -> Callable[
         return lambda: None
     from pgoutbox import db
 
-    params = {**db.connection_params(settings.database), "application_name": "pgoutbox-metrics"}
+    alias = database or settings.database
+    params = {
+        **db.connection_params(alias, settings.relay_connection(alias)),
+        "application_name": "pgoutbox-metrics",
+    }
     return serve(number, lambda: db.connect(params, autocommit=True))
 
 

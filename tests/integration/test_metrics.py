@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,6 +83,30 @@ def test_counters_and_histograms(endpoint):
     assert grew('pgoutbox_commit_to_publish_seconds_bucket{le="0.01"}') == 0
     with pytest.raises(ValueError, match="call outcome must be one of"):
         metrics.observe_call("exploded")
+
+
+def test_gauges_are_read_from_the_database_the_relay_serves(settings):
+    """--database other: the gauges come from that alias, reached as the relay reaches it
+    (RELAY_CONNECTIONS), not from PGOUTBOX['DATABASE']."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    settings.PGOUTBOX = {
+        **settings.PGOUTBOX,
+        "RELAY_CONNECTIONS": {"other": {"PORT": closed.getsockname()[1]}},
+    }
+    try:
+        stop = metrics.serve_relay_metrics(0, get_settings(), "other")
+        try:
+            assert "pgoutbox_pending_events" not in scrape(stop.port)  # type: ignore[attr-defined]
+        finally:
+            stop()
+        stop = metrics.serve_relay_metrics(0, get_settings(), "default")
+        try:
+            assert "pgoutbox_pending_events" in scrape(stop.port)  # type: ignore[attr-defined]
+        finally:
+            stop()
+    finally:
+        closed.close()
 
 
 def test_a_database_outage_leaves_the_endpoint_up(endpoint, caplog):

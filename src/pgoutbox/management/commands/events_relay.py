@@ -33,7 +33,9 @@ class Command(BaseCommand):
             raise CommandError("--metrics-port needs --run-in-loop")
         relays = build_relays(relay_options(options, interval="loop_interval"), listen=False)
         port = options["metrics_port"]
-        stop_metrics = metrics.serve_relay_metrics(port, get_settings()) if loop else None
+        stop_metrics = (
+            metrics.serve_relay_metrics(port, get_settings(), relays[0].alias) if loop else None
+        )
         stop = threading.Event()
         # Ctrl-C stops the cron form too (not as a user's call's failure); calls run in this
         # thread, so a second signal ends a hung one.

@@ -39,7 +39,11 @@ class Command(BaseCommand):
         # What start-up built (Django, the apps, their modules) lives as long as the process:
         # out of the collector's generations, full collections stop walking it again and again.
         gc.freeze()
-        stop_metrics = metrics.serve_relay_metrics(options["metrics_port"], settings)
+        # The gauges are those of the first database served (a process serving several
+        # reports the first one's backlog; run one listener per database to see each).
+        stop_metrics = metrics.serve_relay_metrics(
+            options["metrics_port"], settings, relays[0].alias
+        )
         stop = threading.Event()
         stop_on_signals(stop)
         try:
