@@ -22,6 +22,7 @@ in enqueue (commit) order, one at a time. Arguments and return values are JSON.
 from __future__ import annotations
 
 import json
+import re
 import traceback
 import uuid
 from collections.abc import Mapping, Sequence
@@ -49,6 +50,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _OPTIONS = frozenset({"DATABASE", "KEEP_ORDER_QUEUES"})
+# A NUL as JSON escapes it: \u0000 after an even number of backslashes (the characters
+# backslash-u-0000 in a string are written \\u0000, which is not a NUL).
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _ABANDONED = f"{TaskAbandoned.__module__}.{TaskAbandoned.__qualname__}"
 
 
@@ -269,7 +273,7 @@ def to_json(value: Any, what: str) -> str:
         text = json.dumps(normalize_json(value), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"{what} must be JSON: {exc}") from exc
-    if "\\u0000" in text:
+    if _JSON_NUL.search(text):
         raise SerializationError(f"{what} must be JSON without NUL characters (jsonb refuses them)")
     return text
 

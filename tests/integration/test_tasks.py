@@ -346,3 +346,13 @@ def test_a_failed_task_requeued_by_outbox_requeue_runs_again(relay):
         )
     assert again.return_value == 2 and again.attempts == 2
     assert len(again.errors) == 1  # the first attempt's
+
+
+def test_a_backslash_before_u0000_is_text_not_a_nul_and_round_trips(relay):
+    # The characters \u0000 (a backslash, then "u0000") are JSON-escaped as \\u0000: no NUL.
+    relay()
+    escaped = "C:\\u0000dir"
+    result = finished(tasks.add.enqueue(escaped, "\\\\u0000"))
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.args == [escaped, "\\\\u0000"]
+    assert result.return_value == escaped + "\\\\u0000"
