@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -381,3 +382,19 @@ def test_a_task_whose_session_is_terminated_mid_run_runs_again_and_succeeds(rela
     done = finished(result)
     assert done.status == TaskResultStatus.SUCCESSFUL, done.errors
     assert done.attempts == 2
+
+
+def test_a_task_running_past_its_lease_still_shows_running(relay):
+    # Its relay holds the call row's lock for the whole run: no other relay can take it over,
+    # so the task is still RUNNING however long it takes, not READY again.
+    with pgoutbox_settings(CALL_LEASE=0.2):
+        relay()
+        tasks.GATE.clear()
+        result = tasks.waits_for_gate.enqueue()
+        try:
+            wait_until(lambda: tasks.waits_for_gate.get_result(result.id).status == "RUNNING")
+            time.sleep(0.5)  # past the lease
+            assert tasks.waits_for_gate.get_result(result.id).status == "RUNNING"
+        finally:
+            tasks.GATE.set()
+        assert finished(result).status == TaskResultStatus.SUCCESSFUL
