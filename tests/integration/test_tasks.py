@@ -362,26 +362,19 @@ def test_a_backslash_before_u0000_is_text_not_a_nul_and_round_trips(relay):
 def test_a_task_whose_session_is_terminated_mid_run_runs_again_and_succeeds(relay, fast_retries):
     relay(poll_interval=0.05)  # the retry is due after its backoff, found by the poll
     tasks.GATE.clear()
-    result = tasks.waits_for_gate.enqueue()
+    tasks.SESSIONS.clear()
+    result = tasks.waits_for_gate_on_its_session.enqueue()
     try:
-        running = wait_until(
-            lambda: (r := tasks.waits_for_gate.get_result(result.id)).status == "RUNNING" and r
-        )
-        assert running.attempts == 1
+        wait_until(lambda: tasks.SESSIONS)
         with connection.cursor() as cursor:
-            # The task's own session: the one whose transaction holds its call row's lock.
-            cursor.execute(
-                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l "
-                "JOIN pg_class c ON c.oid = l.relation "
-                "WHERE c.relname = 'pgoutbox_event' AND l.mode = 'RowShareLock' "
-                "AND l.pid <> pg_backend_pid()"
-            )
-            assert cursor.fetchall() == [(True,)]
+            cursor.execute("SELECT pg_terminate_backend(%s)", [tasks.SESSIONS[0]])
+            assert cursor.fetchone() == (True,)
     finally:
         tasks.GATE.set()
     done = finished(result)
     assert done.status == TaskResultStatus.SUCCESSFUL, done.errors
     assert done.attempts == 2
+    assert len(tasks.SESSIONS) == 2 and tasks.SESSIONS[0] != tasks.SESSIONS[1]
 
 
 def test_a_task_running_past_its_lease_still_shows_running(relay):
