@@ -391,3 +391,19 @@ def test_a_task_running_past_its_lease_still_shows_running(relay):
         finally:
             tasks.GATE.set()
         assert finished(result).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_tasks_handed_back_unstarted_behind_a_failed_keep_order_head_show_ready(relay):
+    # The head fails; the tasks leased with it are handed back without running: READY, with
+    # no attempt, however long the head's retry takes.
+    with pgoutbox_settings(RETRY_BACKOFF_BASE=30, RETRY_BACKOFF_MAX=30):
+        head = tasks.flaky.using(queue_name="ordered")
+        with transaction.atomic():
+            failing = head.enqueue(fail_until=1)
+            behind = [tasks.ordered_step.enqueue(n) for n in range(3)]
+        relay()
+        wait_until(lambda: tasks.flaky.get_result(failing.id).errors)
+        for result in behind:
+            fresh = tasks.ordered_step.get_result(result.id)
+            assert (fresh.status, fresh.attempts, fresh.started_at) == ("READY", 0, None)
+        assert outbox.runs("ordered_step") == []
