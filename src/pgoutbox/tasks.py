@@ -101,6 +101,8 @@ class OutboxTaskBackend(BaseTaskBackend):
         """Django's checks, the queue's name as a stream; then register the task, so that a
         relay in this process may run it."""
         super().validate_task(task)
+        if isinstance(task.priority, bool):  # Django's check takes True for 1
+            raise InvalidTask(f"priority must be an int, got {task.priority!r}")
         error = stream_error(task.queue_name)
         if error is not None:
             raise InvalidTask(f"queue {task.queue_name!r}: {error}")

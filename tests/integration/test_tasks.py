@@ -407,3 +407,14 @@ def test_tasks_handed_back_unstarted_behind_a_failed_keep_order_head_show_ready(
             fresh = tasks.ordered_step.get_result(result.id)
             assert (fresh.status, fresh.attempts, fresh.started_at) == ("READY", 0, None)
         assert outbox.runs("ordered_step") == []
+
+
+@pytest.mark.parametrize("priority", [True, False])
+def test_a_bool_priority_is_refused_and_the_transaction_goes_on(priority):
+    # Django's check takes True for 1; PostgreSQL refused the boolean in the caller's
+    # transaction, which was then lost.
+    with transaction.atomic():
+        with pytest.raises(InvalidTask, match=f"priority must be an int, got {priority!r}"):
+            tasks.add.using(priority=priority).enqueue(1, 2)
+        assert Order.objects.create(reference="still usable")  # the transaction goes on
+    assert not OutboxTaskResult.objects.exists()
