@@ -38,7 +38,7 @@ from django.utils.json import normalize_json
 
 from pgoutbox import registry
 from pgoutbox.call_runner import RecordsOutcome
-from pgoutbox.errors import RegistryError, SerializationError, TaskAbandoned
+from pgoutbox.errors import TASK_ABANDONED_PATH, RegistryError, SerializationError
 from pgoutbox.policy import Failure
 from pgoutbox.producer import ordering
 from pgoutbox.sql import query
@@ -53,7 +53,6 @@ _OPTIONS = frozenset({"DATABASE", "KEEP_ORDER_QUEUES"})
 # A NUL as JSON escapes it: \u0000 after an even number of backslashes (the characters
 # backslash-u-0000 in a string are written \\u0000, which is not a NUL).
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-_ABANDONED = f"{TaskAbandoned.__module__}.{TaskAbandoned.__qualname__}"
 
 
 class OutboxTaskBackend(BaseTaskBackend):
@@ -211,7 +210,9 @@ def read_result(alias: str, key: str, value: Any) -> TaskResult[..., Any]:
     )
     task_errors = [TaskError(**error) for error in errors]
     if lost_error is not None:
-        task_errors.append(TaskError(exception_class_path=_ABANDONED, traceback=lost_error))
+        task_errors.append(
+            TaskError(exception_class_path=TASK_ABANDONED_PATH, traceback=lost_error)
+        )
     result: TaskResult[..., Any] = TaskResult(
         task=task,
         id=str(result_id),

@@ -60,6 +60,21 @@ def finished(result: TaskResult, timeout: float = 10.0) -> TaskResult:
     return found
 
 
+def killed_mid_run() -> TaskResult:
+    """Enqueue a task and terminate its PostgreSQL session while it runs."""
+    tasks.GATE.clear()
+    tasks.SESSIONS.clear()
+    result = tasks.waits_for_gate_on_its_session.enqueue()
+    try:
+        wait_until(lambda: tasks.SESSIONS)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [tasks.SESSIONS[0]])
+            assert cursor.fetchone() == (True,)
+    finally:
+        tasks.GATE.set()
+    return result
+
+
 def test_rolled_back_task_never_runs_and_committed_one_runs_once_with_its_result(relay):
     relay()
     with pytest.raises(RuntimeError), transaction.atomic():
@@ -361,16 +376,7 @@ def test_a_backslash_before_u0000_is_text_not_a_nul_and_round_trips(relay):
 
 def test_a_task_whose_session_is_terminated_mid_run_runs_again_and_succeeds(relay, fast_retries):
     relay(poll_interval=0.05)  # the retry is due after its backoff, found by the poll
-    tasks.GATE.clear()
-    tasks.SESSIONS.clear()
-    result = tasks.waits_for_gate_on_its_session.enqueue()
-    try:
-        wait_until(lambda: tasks.SESSIONS)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [tasks.SESSIONS[0]])
-            assert cursor.fetchone() == (True,)
-    finally:
-        tasks.GATE.set()
+    result = killed_mid_run()
     done = finished(result)
     assert done.status == TaskResultStatus.SUCCESSFUL, done.errors
     assert done.attempts == 2
@@ -418,3 +424,27 @@ def test_a_bool_priority_is_refused_and_the_transaction_goes_on(priority):
             tasks.add.using(priority=priority).enqueue(1, 2)
         assert Order.objects.create(reference="still usable")  # the transaction goes on
     assert not OutboxTaskResult.objects.exists()
+
+
+def test_a_dead_tasks_event_purged_in_the_admin_leaves_its_result_failed(relay, admin_client):
+    # A task dead without an outcome of its own (its last attempt's session was killed) shows
+    # FAILED through its dead event; purging that event must not turn it back to RUNNING.
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.urls import reverse
+
+    with pgoutbox_settings(MAX_ATTEMPTS=1):
+        relay()
+        result = killed_mid_run()
+        dead = finished(result)
+        assert dead.status == TaskResultStatus.FAILED
+        event = OutboxEvent.objects.get(status="dead")
+        page = admin_client.post(
+            reverse("admin:pgoutbox_outboxevent_changelist"),
+            {"action": "purge", ACTION_CHECKBOX_NAME: [event.pk], "post": "yes"},
+        )
+        assert page.status_code == 302 and not OutboxEvent.objects.exists()
+        purged = tasks.waits_for_gate_on_its_session.get_result(result.id)
+        assert purged.status == TaskResultStatus.FAILED
+        assert purged.finished_at is not None
+        assert purged.errors[-1].exception_class_path == "pgoutbox.errors.TaskAbandoned"
+        assert "transaction lost" in purged.errors[-1].traceback
