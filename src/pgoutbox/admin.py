@@ -24,6 +24,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from pgoutbox.errors import TASK_ABANDONED_PATH
 from pgoutbox.models import OutboxEvent, OutboxTaskResult, ReceivedMessage
 from pgoutbox.pagination import EstimatedCountPaginator
 from pgoutbox.sql import query
@@ -238,7 +239,9 @@ class OutboxEventAdmin(FastAdmin):
                 },
             )
         with connections[queryset.db].cursor() as cursor:
-            cursor.execute(query("purge_dead"), {"ids": _dead_ids(queryset)})
+            cursor.execute(
+                query("purge_dead"), {"ids": _dead_ids(queryset), "abandoned": TASK_ABANDONED_PATH}
+            )
             done = sorted(row[0] for row in cursor.fetchall())
         self._report(request, "purged", done)
         return None

@@ -54,3 +54,7 @@ class TaskAbandoned(PgOutboxError):
     """A Django task the relay gave up on without an exception of its own: each run ended its
     relay process (killed, crashed), or the task is not registered in the relay's process.
     Its ``TaskResult.errors`` entry carries the relay's reason as the traceback."""
+
+
+# How a TaskAbandoned shows in a task result's errors (its exception_class_path).
+TASK_ABANDONED_PATH = f"{TaskAbandoned.__module__}.{TaskAbandoned.__qualname__}"

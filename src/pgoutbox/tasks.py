@@ -22,6 +22,7 @@ in enqueue (commit) order, one at a time. Arguments and return values are JSON.
 from __future__ import annotations
 
 import json
+import re
 import traceback
 import uuid
 from collections.abc import Mapping, Sequence
@@ -37,7 +38,7 @@ from django.utils.json import normalize_json
 
 from pgoutbox import registry
 from pgoutbox.call_runner import RecordsOutcome
-from pgoutbox.errors import RegistryError, SerializationError, TaskAbandoned
+from pgoutbox.errors import TASK_ABANDONED_PATH, RegistryError, SerializationError
 from pgoutbox.policy import Failure
 from pgoutbox.producer import ordering
 from pgoutbox.sql import query
@@ -49,7 +50,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _OPTIONS = frozenset({"DATABASE", "KEEP_ORDER_QUEUES"})
-_ABANDONED = f"{TaskAbandoned.__module__}.{TaskAbandoned.__qualname__}"
+# A NUL as JSON escapes it: \u0000 after an even number of backslashes (the characters
+# backslash-u-0000 in a string are written \\u0000, which is not a NUL).
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class OutboxTaskBackend(BaseTaskBackend):
@@ -97,6 +100,8 @@ class OutboxTaskBackend(BaseTaskBackend):
         """Django's checks, the queue's name as a stream; then register the task, so that a
         relay in this process may run it."""
         super().validate_task(task)
+        if isinstance(task.priority, bool):  # Django's check takes True for 1
+            raise InvalidTask(f"priority must be an int, got {task.priority!r}")
         error = stream_error(task.queue_name)
         if error is not None:
             raise InvalidTask(f"queue {task.queue_name!r}: {error}")
@@ -205,7 +210,9 @@ def read_result(alias: str, key: str, value: Any) -> TaskResult[..., Any]:
     )
     task_errors = [TaskError(**error) for error in errors]
     if lost_error is not None:
-        task_errors.append(TaskError(exception_class_path=_ABANDONED, traceback=lost_error))
+        task_errors.append(
+            TaskError(exception_class_path=TASK_ABANDONED_PATH, traceback=lost_error)
+        )
     result: TaskResult[..., Any] = TaskResult(
         task=task,
         id=str(result_id),
@@ -269,7 +276,7 @@ def to_json(value: Any, what: str) -> str:
         text = json.dumps(normalize_json(value), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"{what} must be JSON: {exc}") from exc
-    if "\\u0000" in text:
+    if _JSON_NUL.search(text):
         raise SerializationError(f"{what} must be JSON without NUL characters (jsonb refuses them)")
     return text
 

@@ -108,6 +108,20 @@ def waits_for_gate() -> None:
     GATE.wait(20)
 
 
+SESSIONS: list[int] = []
+
+
+@task
+def waits_for_gate_on_its_session() -> None:
+    """Records its PostgreSQL session in ``SESSIONS``, then waits for ``GATE``."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        SESSIONS.append(int(cursor.fetchone()[0]))
+    GATE.wait(20)
+
+
 @task
 def backend_pid() -> int:
     """The PostgreSQL session the task ran on."""

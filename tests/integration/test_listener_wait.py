@@ -68,3 +68,34 @@ def test_a_stop_request_ends_the_wait_within_a_slice(listener):
     started = time.monotonic()
     assert listener.wait(30.0, stop) == frozenset()
     assert time.monotonic() - started < 1.0
+
+
+def test_wait_works_on_a_socket_numbered_past_select_s_limit(notify):
+    # select.select() refuses file descriptors >= FD_SETSIZE (1024); a process holding many
+    # files or connections gets its LISTEN connection's socket numbered past it.
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("the host allows fewer than 1200 open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    fillers = []
+    conn = None
+    try:
+        while (fd := os.open(os.devnull, os.O_RDONLY)) < 1100:
+            fillers.append(fd)
+        fillers.append(fd)
+        conn = psycopg.connect(**connection_params("default"), autocommit=True)
+        assert conn.pgconn.socket >= 1024
+        listener = NotificationListener(conn, ["pgoutbox_test_a"])
+        listener.listen()
+        assert listener.wait(0.05, threading.Event()) == frozenset()
+        threading.Timer(0.1, notify, ["pgoutbox_test_a"]).start()
+        assert listener.wait(5.0, threading.Event()) == {"pgoutbox_test_a"}
+    finally:
+        if conn is not None:
+            conn.close()
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

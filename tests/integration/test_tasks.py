@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -57,6 +58,21 @@ def finished(result: TaskResult, timeout: float = 10.0) -> TaskResult:
 
     found: TaskResult = wait_until(done, timeout=timeout)
     return found
+
+
+def killed_mid_run() -> TaskResult:
+    """Enqueue a task and terminate its PostgreSQL session while it runs."""
+    tasks.GATE.clear()
+    tasks.SESSIONS.clear()
+    result = tasks.waits_for_gate_on_its_session.enqueue()
+    try:
+        wait_until(lambda: tasks.SESSIONS)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [tasks.SESSIONS[0]])
+            assert cursor.fetchone() == (True,)
+    finally:
+        tasks.GATE.set()
+    return result
 
 
 def test_rolled_back_task_never_runs_and_committed_one_runs_once_with_its_result(relay):
@@ -177,7 +193,8 @@ def test_a_keep_order_queue_runs_in_enqueue_order(relay):
             tasks.ordered_step.enqueue(n)
     wait_until(lambda: len(outbox.runs("ordered_step")) == 10)
     assert [run.args[0] for run in outbox.runs("ordered_step")] == list(range(10))
-    assert OutboxEvent.objects.count() == 0
+    # A run is recorded inside its task, before its transaction removes the call row.
+    wait_until(lambda: not OutboxEvent.objects.exists())
 
 
 @pytest.mark.parametrize(
@@ -346,3 +363,89 @@ def test_a_failed_task_requeued_by_outbox_requeue_runs_again(relay):
         )
     assert again.return_value == 2 and again.attempts == 2
     assert len(again.errors) == 1  # the first attempt's
+
+
+def test_a_backslash_before_u0000_is_text_not_a_nul_and_round_trips(relay):
+    # The characters \u0000 (a backslash, then "u0000") are JSON-escaped as \\u0000: no NUL.
+    relay()
+    escaped = "C:\\u0000dir"
+    result = finished(tasks.add.enqueue(escaped, "\\\\u0000"))
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.args == [escaped, "\\\\u0000"]
+    assert result.return_value == escaped + "\\\\u0000"
+
+
+def test_a_task_whose_session_is_terminated_mid_run_runs_again_and_succeeds(relay, fast_retries):
+    relay(poll_interval=0.05)  # the retry is due after its backoff, found by the poll
+    result = killed_mid_run()
+    done = finished(result)
+    assert done.status == TaskResultStatus.SUCCESSFUL, done.errors
+    assert done.attempts == 2
+    assert len(tasks.SESSIONS) == 2 and tasks.SESSIONS[0] != tasks.SESSIONS[1]
+
+
+def test_a_task_running_past_its_lease_still_shows_running(relay):
+    # Its relay holds the call row's lock for the whole run: no other relay can take it over,
+    # so the task is still RUNNING however long it takes, not READY again.
+    with pgoutbox_settings(CALL_LEASE=0.2):
+        relay()
+        tasks.GATE.clear()
+        result = tasks.waits_for_gate.enqueue()
+        try:
+            wait_until(lambda: tasks.waits_for_gate.get_result(result.id).status == "RUNNING")
+            time.sleep(0.5)  # past the lease
+            assert tasks.waits_for_gate.get_result(result.id).status == "RUNNING"
+        finally:
+            tasks.GATE.set()
+        assert finished(result).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_tasks_handed_back_unstarted_behind_a_failed_keep_order_head_show_ready(relay):
+    # The head fails; the tasks leased with it are handed back without running: READY, with
+    # no attempt, however long the head's retry takes.
+    with pgoutbox_settings(RETRY_BACKOFF_BASE=30, RETRY_BACKOFF_MAX=30):
+        head = tasks.flaky.using(queue_name="ordered")
+        with transaction.atomic():
+            failing = head.enqueue(fail_until=1)
+            behind = [tasks.ordered_step.enqueue(n) for n in range(3)]
+        relay()
+        wait_until(lambda: tasks.flaky.get_result(failing.id).errors)
+        for result in behind:
+            fresh = tasks.ordered_step.get_result(result.id)
+            assert (fresh.status, fresh.attempts, fresh.started_at) == ("READY", 0, None)
+        assert outbox.runs("ordered_step") == []
+
+
+@pytest.mark.parametrize("priority", [True, False])
+def test_a_bool_priority_is_refused_and_the_transaction_goes_on(priority):
+    # Django's check takes True for 1; PostgreSQL refused the boolean in the caller's
+    # transaction, which was then lost.
+    with transaction.atomic():
+        with pytest.raises(InvalidTask, match=f"priority must be an int, got {priority!r}"):
+            tasks.add.using(priority=priority).enqueue(1, 2)
+        assert Order.objects.create(reference="still usable")  # the transaction goes on
+    assert not OutboxTaskResult.objects.exists()
+
+
+def test_a_dead_tasks_event_purged_in_the_admin_leaves_its_result_failed(relay, admin_client):
+    # A task dead without an outcome of its own (its last attempt's session was killed) shows
+    # FAILED through its dead event; purging that event must not turn it back to RUNNING.
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.urls import reverse
+
+    with pgoutbox_settings(MAX_ATTEMPTS=1):
+        relay()
+        result = killed_mid_run()
+        dead = finished(result)
+        assert dead.status == TaskResultStatus.FAILED
+        event = OutboxEvent.objects.get(status="dead")
+        page = admin_client.post(
+            reverse("admin:pgoutbox_outboxevent_changelist"),
+            {"action": "purge", ACTION_CHECKBOX_NAME: [event.pk], "post": "yes"},
+        )
+        assert page.status_code == 302 and not OutboxEvent.objects.exists()
+        purged = tasks.waits_for_gate_on_its_session.get_result(result.id)
+        assert purged.status == TaskResultStatus.FAILED
+        assert purged.finished_at is not None
+        assert purged.errors[-1].exception_class_path == "pgoutbox.errors.TaskAbandoned"
+        assert "transaction lost" in purged.errors[-1].traceback

@@ -53,6 +53,7 @@ class NotificationListener:
         self.channels = list(channels)
         self._received: set[str] = set()
         self._handling = False
+        self._poll: Any = None
 
     def listen(self) -> None:
         """Subscribe to every channel; effective at once (autocommit)."""
@@ -71,6 +72,12 @@ class NotificationListener:
             # backlog (which nobody would read).
             self.conn.add_notify_handler(self._on_notify)
             self._handling = True
+            # poll(), not select(): select() refuses a socket numbered past FD_SETSIZE (1024),
+            # which a process holding many files or connections gets. (No poll() on Windows,
+            # where select() has no such limit.)
+            if hasattr(select, "poll"):
+                self._poll = select.poll()
+                self._poll.register(self.conn.pgconn.socket, select.POLLIN)
         deadline = time.monotonic() + timeout
         pgconn = self.conn.pgconn
         with translate_errors():
@@ -83,8 +90,14 @@ class NotificationListener:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return frozenset()
-                select.select([pgconn.socket], [], [], min(remaining, _STOP_CHECK_SECONDS))
+                self._wait_readable(pgconn, min(remaining, _STOP_CHECK_SECONDS))
         return frozenset()
+
+    def _wait_readable(self, pgconn: Any, timeout: float) -> None:
+        if self._poll is not None:
+            self._poll.poll(timeout * 1000)
+        else:
+            select.select([pgconn.socket], [], [], timeout)
 
     def _read(self, pgconn: Any) -> None:
         """Read what the socket holds (never blocks) and pass every notification in it to the

@@ -33,10 +33,25 @@ ORDER BY stream
 LIMIT %(limit)s
 
 -- name: purge_dead
--- The admin's purge: delete the given events if they are (still) dead.
-DELETE FROM pgoutbox_event
-WHERE status = 'dead' AND id = ANY(%(ids)s::bigint[])
-RETURNING id
+-- The admin's purge: delete the given events if they are (still) dead. A Django task among
+-- them that died without recording its outcome (its relay lost it) was FAILED only through
+-- its dead event: its result is made FAILED itself, with the event's last error, so that it
+-- neither shows unfinished again nor escapes TASK_RESULT_RETENTION.
+WITH purged AS (
+    DELETE FROM pgoutbox_event
+    WHERE status = 'dead' AND id = ANY(%(ids)s::bigint[])
+    RETURNING id, last_error
+), failed AS (
+    UPDATE pgoutbox_task_result AS r
+    SET status = 'FAILED',
+        finished_at = coalesce(r.last_attempted_at, clock_timestamp()),
+        errors = r.errors || jsonb_build_array(jsonb_build_object(
+            'exception_class_path', %(abandoned)s::text,
+            'traceback', coalesce(purged.last_error, '')))
+    FROM purged
+    WHERE r.event_id = purged.id AND r.status NOT IN ('SUCCESSFUL', 'FAILED')
+)
+SELECT id FROM purged
 
 -- name: schema_triggers
 -- pgoutbox's NOTIFY triggers on pgoutbox_event (every version), their state and function.

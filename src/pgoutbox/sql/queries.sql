@@ -299,11 +299,22 @@ WHERE event_id = ANY(%(ids)s::bigint[]) AND status <> 'SUCCESSFUL'
 
 -- name: release_leases
 -- Leased calls that were not run (their keep-order head failed first): due again, their
--- attempt given back.
-UPDATE pgoutbox_event
-SET attempts = greatest(attempts - 1, 0), available_at = now()
-WHERE id = ANY(%(ids)s::bigint[]) AND available_at = ANY(%(leases)s::timestamptz[])
-  AND status = 'pending'
+-- attempt given back; a Django task among them READY again, without that attempt's worker id.
+WITH released AS (
+    UPDATE pgoutbox_event
+    SET attempts = greatest(attempts - 1, 0), available_at = now()
+    WHERE id = ANY(%(ids)s::bigint[]) AND available_at = ANY(%(leases)s::timestamptz[])
+      AND status = 'pending'
+    RETURNING id
+)
+UPDATE pgoutbox_task_result AS r
+SET status = 'READY',
+    worker_ids = r.worker_ids - -1,
+    started_at = CASE WHEN jsonb_array_length(r.worker_ids) > 1 THEN r.started_at END,
+    last_attempted_at = CASE WHEN jsonb_array_length(r.worker_ids) > 1
+                             THEN r.last_attempted_at END
+FROM released
+WHERE r.event_id = released.id AND r.status = 'RUNNING'
 
 -- name: lock_leased_call
 -- Run only while the lease is still this relay's: another relay may have taken it over.
