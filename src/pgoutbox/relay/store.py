@@ -102,8 +102,14 @@ class MessageStore:
         Also how a batch whose transaction was lost is settled after a reconnect: what the
         broker confirmed is deleted, the rest counted; rows another relay holds are left to it.
         """
+        ids = list(delivered)
         with translate_errors():
-            self._write(list(delivered), failures)
+            if ids and not failures:
+                # The common case in one round trip instead of two.
+                with psycopg.ClientCursor(self.conn) as cur:
+                    cur.execute(query("delete_events_and_commit"), {"ids": ids})
+                return
+            self._write(ids, failures)
             self.conn.commit()
 
     def abandon_batch(self) -> None:
@@ -134,6 +140,19 @@ def claim_stream_run(
     return rows
 
 
+def _lease_params(
+    streams: Sequence[str], limit: int, lease: float, ids: list[int] | None
+) -> dict[str, Any]:
+    """``lease_calls``'s parameters: due calls of ``streams`` (``ids`` None) or these rows."""
+    return {
+        "streams": list(streams),
+        "limit": limit,
+        "lease": lease,
+        "ids": ids,
+        "task_prefix": TASK_PREFIX,
+    }
+
+
 class CallStore:
     """Leases calls on one autocommit connection; every statement commits at once."""
 
@@ -144,14 +163,10 @@ class CallStore:
 
     def lease_calls(self, streams: Sequence[str], limit: int, lease: float) -> list[EventRow]:
         """Lease up to ``limit`` due calls (not keep-order), highest priority first, then
-        oldest."""
+        oldest; the Django tasks among them show RUNNING (pgoutbox.tasks) at once."""
         with translate_errors(), self.conn.cursor(row_factory=class_row(EventRow)) as cur:
-            cur.execute(
-                query("lease_calls"), {"streams": list(streams), "limit": limit, "lease": lease}
-            )
-            rows = sorted(cur.fetchall(), key=lambda row: (-row.priority, row.id))
-        self._mark_tasks_started(rows)
-        return rows
+            cur.execute(query("lease_calls"), _lease_params(streams, limit, lease, None))
+            return sorted(cur.fetchall(), key=lambda row: (-row.priority, row.id))
 
     def ordered_streams(self, streams: Sequence[str]) -> list[str]:
         """Keep-order streams whose head is due."""
@@ -174,20 +189,14 @@ class CallStore:
             rows = claim_stream_run(cur, stream, limit, calls=True)
             if not rows:
                 return []
-            cur.execute(query("lease_ids"), {"ids": [r.id for r in rows], "lease": lease})
-            leases = dict(cur.fetchall())
-        self._mark_tasks_started(rows)
+            cur.execute(
+                query("lease_calls"), _lease_params((), len(rows), lease, [r.id for r in rows])
+            )
+            leases = {leased[0]: leased[10] for leased in cur.fetchall()}
         return [
             EventRow(**{**row.__dict__, "attempts": row.attempts + 1, "lease": leases[row.id]})
             for row in rows
         ]
-
-    def _mark_tasks_started(self, rows: Sequence[EventRow]) -> None:
-        """Show the Django tasks among leased rows RUNNING (pgoutbox.tasks)."""
-        ids = [r.id for r in rows if r.function and r.function.startswith(TASK_PREFIX)]
-        if ids:
-            with translate_errors():
-                self.conn.execute(query("mark_tasks_started"), {"ids": ids})
 
     def release(self, rows: Sequence[EventRow]) -> None:
         """Hand back leased rows that were not run: due again, their attempt given back."""

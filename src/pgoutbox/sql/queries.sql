@@ -32,6 +32,12 @@ ORDER BY id
 -- name: delete_events
 DELETE FROM pgoutbox_event WHERE id = ANY(%(ids)s::bigint[])
 
+-- name: delete_events_and_commit
+-- The message lane's batch end when every row was confirmed: the delete and the COMMIT in one
+-- round trip (bound client-side, sent as one simple query; the COMMIT does not run when the
+-- DELETE fails).
+DELETE FROM pgoutbox_event WHERE id = ANY(%(ids)s::bigint[]); COMMIT
+
 -- name: record_failures
 -- One attempt more per row (unless its claim counted it), its error, its next due time, and
 -- whether it is dead: pgoutbox.policy.dies decided that; this only stores the answer. Rows
@@ -262,40 +268,43 @@ RETURNING id
 -- locks the row only if the lease is still the one taken (the lease time is the token).
 
 -- name: lease_calls
--- Highest priority first (Django tasks' priority; 0 for other calls), then oldest.
+-- Lease calls in one statement: either up to %(limit)s due calls (not keep-order), highest
+-- priority first (Django tasks' priority; 0 for other calls), then oldest; or, when %(ids)s
+-- is given, exactly those rows (a keep-order stream's run, already locked by this
+-- transaction). The Django tasks among them show RUNNING from their lease on, one worker id
+-- (this relay session) per attempt, a FAILED one runs again after outbox_requeue: written by
+-- the same statement, so a task starts one round trip after its wake-up, not two.
 WITH due AS (
     SELECT id FROM pgoutbox_event
-    WHERE status = 'pending' AND kind = 'call' AND NOT ordered AND available_at <= now()
+    WHERE %(ids)s::bigint[] IS NULL
+      AND status = 'pending' AND kind = 'call' AND NOT ordered AND available_at <= now()
       AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
     ORDER BY priority DESC, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT id FROM due
+    UNION ALL
+    SELECT unnest(%(ids)s::bigint[])
+), leased AS (
+    UPDATE pgoutbox_event AS e
+    SET attempts = e.attempts + 1,
+        available_at = clock_timestamp() + make_interval(secs => %(lease)s)
+    FROM picked
+    WHERE e.id = picked.id
+    RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers,
+              e.message_id, e.attempts, e.function, e.args, e.available_at AS lease, e.priority
+), started AS (
+    UPDATE pgoutbox_task_result
+    SET status = 'RUNNING',
+        started_at = coalesce(started_at, clock_timestamp()),
+        last_attempted_at = clock_timestamp(),
+        finished_at = NULL,
+        worker_ids = worker_ids || jsonb_build_array(
+            coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
+    WHERE event_id IN (SELECT id FROM leased WHERE starts_with(function, %(task_prefix)s))
+      AND status <> 'SUCCESSFUL'
 )
-UPDATE pgoutbox_event AS e
-SET attempts = e.attempts + 1,
-    available_at = clock_timestamp() + make_interval(secs => %(lease)s)
-FROM due
-WHERE e.id = due.id
-RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers, e.message_id,
-          e.attempts, e.function, e.args, e.available_at AS lease, e.priority
-
--- name: lease_ids
-UPDATE pgoutbox_event AS e
-SET attempts = e.attempts + 1,
-    available_at = clock_timestamp() + make_interval(secs => %(lease)s)
-WHERE e.id = ANY(%(ids)s::bigint[])
-RETURNING e.id, e.available_at AS lease
-
--- name: mark_tasks_started
--- Leased Django tasks show RUNNING from their lease on, one worker id (this relay session)
--- per attempt; a FAILED one runs again after outbox_requeue.
-UPDATE pgoutbox_task_result
-SET status = 'RUNNING',
-    started_at = coalesce(started_at, clock_timestamp()),
-    last_attempted_at = clock_timestamp(),
-    finished_at = NULL,
-    worker_ids = worker_ids || jsonb_build_array(
-        coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
-WHERE event_id = ANY(%(ids)s::bigint[]) AND status <> 'SUCCESSFUL'
+SELECT * FROM leased
 
 -- name: release_leases
 -- Leased calls that were not run (their keep-order head failed first): due again, their
