@@ -24,6 +24,18 @@ def store():
     store.conn.close()
 
 
+def test_a_batch_is_claimed_with_its_transaction_begun_in_one_round_trip(store):
+    pgoutbox.send("/queue/x", "body")
+    with round_trips(store.conn) as counted:
+        claim = store.claim_batch([], 10, get_settings().max_batch_bytes)
+    assert counted == [1]
+    assert [bytes(row.body) for row in claim.rows] == [b"body"]
+    assert store.conn.info.transaction_status == pq.TransactionStatus.INTRANS
+    store.abandon_batch()
+    assert store.conn.info.transaction_status == pq.TransactionStatus.IDLE
+    assert OutboxEvent.objects.get().attempts == 0
+
+
 def test_a_confirmed_batch_is_deleted_and_committed_in_one_round_trip(store):
     for n in range(3):
         pgoutbox.send("/queue/x", f"body {n}")
@@ -46,3 +58,20 @@ def test_a_batch_with_failures_still_deletes_records_and_commits(store):
     assert store.conn.info.transaction_status == pq.TransactionStatus.IDLE
     [row] = OutboxEvent.objects.all()
     assert (row.message_id, row.attempts, row.last_error) == (kept, 1, "broker rejected: no")
+
+
+def test_the_claim_stays_prepared_after_failures_and_an_empty_claim(store):
+    """The claim is the session's own prepared statement: a ROLLBACK (an empty claim) after
+    the statements of failing batches, run often enough for a driver to prepare them, must
+    not deallocate it."""
+    settings = get_settings()
+    for round_ in range(8):
+        pgoutbox.send("/queue/x", f"body {round_}")
+        [row] = store.claim_batch([], 10, settings.max_batch_bytes).rows
+        store.finish_batch([], [Failure(row.id, "broker rejected: no", delay=0.0, dead=True)])
+    assert store.claim_batch([], 10, settings.max_batch_bytes).rows == []
+    store.abandon_batch()
+    pgoutbox.send("/queue/x", "after the rollback")
+    [row] = store.claim_batch([], 10, settings.max_batch_bytes).rows
+    assert bytes(row.body) == b"after the rollback"
+    store.abandon_batch()

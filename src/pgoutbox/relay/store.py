@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg.rows import class_row
 
 from pgoutbox.db import translate_errors
@@ -75,19 +76,45 @@ _ROW_FIELDS = (
 
 
 class MessageStore:
-    """Claims, deletes and reschedules messages on one non-autocommit connection."""
+    """Claims, deletes and reschedules messages on one connection of its own.
+
+    The session runs in autocommit mode with explicit transactions, so that a batch's
+    transaction begins with its claim and ends with its delete in one round trip each (four
+    with a driver-managed transaction: BEGIN, claim, delete, COMMIT).
+    """
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        with translate_errors():
+            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                conn.rollback()
+            conn.autocommit = True
+            # psycopg's own prepared statements are off here: on every ROLLBACK (an empty
+            # claim) it would DEALLOCATE ALL of them, the claim's included.
+            conn.prepare_threshold = None
+            conn.execute(query("prepare_claim_batch"))
         self.conn = conn
+        self._claims: dict[tuple[tuple[str, ...], int, int], bytes] = {}
+
+    def begin(self) -> None:
+        """Begin a transaction (the ordered claim's); :meth:`finish_batch` or
+        :meth:`abandon_batch` ends it."""
+        with translate_errors():
+            self.conn.execute(query("begin_transaction"))
 
     def claim_batch(self, streams: Sequence[str], limit: int, max_bytes: int) -> Claim:
-        """Lock and return up to ``limit`` due pending messages (about ``max_bytes`` of body,
-        at least one), oldest first. The transaction stays open until :meth:`finish_batch`."""
-        with translate_errors(), self.conn.cursor() as cur:
-            cur.execute(
-                query("claim_batch"),
-                {"streams": list(streams), "limit": limit, "max_bytes": max_bytes},
-            )
+        """Begin a transaction and lock and return up to ``limit`` due pending messages (about
+        ``max_bytes`` of body, at least one), oldest first. The transaction stays open until
+        :meth:`finish_batch` or :meth:`abandon_batch`."""
+        key = (tuple(streams), limit, max_bytes)
+        statement = self._claims.get(key)
+        with translate_errors():
+            if statement is None:
+                # The same few parameters every time: bound once, not on every claim.
+                params = {"streams": list(streams), "limit": limit, "max_bytes": max_bytes}
+                bound = psycopg.ClientCursor(self.conn).mogrify(query("claim_batch"), params)
+                statement = self._claims[key] = bound.encode()
+            cur = self.conn.execute(statement)  # no parameters: one simple query
+            cur.nextset()  # past BEGIN's result
             fetched = cur.fetchall()
         # claim_batch's columns: EventRow's first ten fields, created_at, the count.
         rows = [
@@ -103,11 +130,15 @@ class MessageStore:
         broker confirmed is deleted, the rest counted; rows another relay holds are left to it.
         """
         ids = list(delivered)
+        if self.conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            self.begin()  # settling a lost batch on a new connection
         with translate_errors():
             if ids and not failures:
-                # The common case in one round trip instead of two.
+                # The common case in one round trip instead of two; the ids go as the text of
+                # a bigint[] (cheaper to bind than a list adapted element by element).
                 with psycopg.ClientCursor(self.conn) as cur:
-                    cur.execute(query("delete_events_and_commit"), {"ids": ids})
+                    text = "{" + ",".join(map(str, ids)) + "}"
+                    cur.execute(query("delete_events_and_commit"), {"ids": text})
                 return
             self._write(ids, failures)
             self.conn.commit()

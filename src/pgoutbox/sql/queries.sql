@@ -1,12 +1,14 @@
 -- Queries of the producer and the relay engine. Each block starts with "-- name: <name>".
 
--- name: claim_batch
--- The message lane: pending, due messages in id order, up to %(limit)s rows and about
--- %(max_bytes)s bytes of body (at least one row); rows another relay holds are skipped, never
+-- name: prepare_claim_batch
+-- The message lane: pending, due messages in id order, up to $2 rows and about $3 bytes of
+-- body (at least one row); rows another relay holds are skipped, never
 -- waited for. Keep-order rows are left to the ordered claim, calls to the calls lane.
 -- "claimed" counts every row locked, so the caller knows whether more are waiting. One scan:
 -- the locked rows are read once, sized and counted in the same pass (no join back to the
--- table, no second count).
+-- table, no second count). $1: the streams (none: all). Prepared once per session (one plan,
+-- as psycopg's own prepared statements give), run by claim_batch.
+PREPARE pgoutbox_claim_batch(text[], int, bigint) AS
 WITH claimed AS (
     SELECT id, stream, kind, destination, body_bytes, headers, message_id, attempts, function,
            args, created_at, coalesce(octet_length(body_bytes), 0) AS size
@@ -15,9 +17,9 @@ WITH claimed AS (
       AND kind <> 'call'  -- a kind this relay does not know is claimed here and dead-lettered
       AND available_at <= now()
       AND NOT ordered
-      AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
+      AND (cardinality($1) = 0 OR stream = ANY($1))
     ORDER BY id
-    LIMIT %(limit)s
+    LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), sized AS (
     SELECT *, sum(size) OVER (ORDER BY id) - size AS before, count(*) OVER () AS claimed
@@ -26,8 +28,16 @@ WITH claimed AS (
 SELECT id, stream, kind, destination, body_bytes AS body, headers, message_id, attempts,
        function, args, created_at, claimed
 FROM sized
-WHERE before < %(max_bytes)s
+WHERE before < $3
 ORDER BY id
+
+-- name: claim_batch
+-- The message lane's transaction begins with its claim, in one round trip (bound client-side,
+-- sent as one simple query; the session is in autocommit mode, its transactions explicit).
+BEGIN; EXECUTE pgoutbox_claim_batch(%(streams)s, %(limit)s, %(max_bytes)s)
+
+-- name: begin_transaction
+BEGIN
 
 -- name: delete_events
 DELETE FROM pgoutbox_event WHERE id = ANY(%(ids)s::bigint[])
