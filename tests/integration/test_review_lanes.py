@@ -345,21 +345,19 @@ def test_hand_made_call_rows_that_cannot_run_end_dead_with_a_reason(
 
 @save_to_outbox
 def sleeps_in_the_database(seconds: float) -> None:
-    outbox.record("sleeps_in_the_database", (seconds,), {})
     with connection.cursor() as cursor:
+        # The session this run is in, for the test to kill: searching pg_stat_activity for a
+        # pg_sleep() finds those of the other test runs on this server too.
+        cursor.execute("SELECT pg_backend_pid()")
+        outbox.record("sleeps_in_the_database: session", (cursor.fetchone()[0],), {})
+        outbox.record("sleeps_in_the_database", (seconds,), {})
         cursor.execute("SELECT pg_sleep(%s)", [seconds])
 
 
 def _backend_of(relay: Any, session: str) -> int:
     if session == "call":  # the Django session the call runs in
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%' "
-                "AND pid <> pg_backend_pid()"
-            )
-            row = cursor.fetchone()
-            assert row is not None
-            return int(row[0])
+        [run] = outbox.runs("sleeps_in_the_database: session")
+        return int(run.args[0])
     owner = {
         "listen": relay.listener,
         "messages": relay.messages.store,
@@ -379,8 +377,13 @@ def test_killing_any_one_session_during_a_call_loses_nothing_and_stalls_nothing(
         wait_until(lambda: outbox.runs("sleeps_in_the_database"), timeout=5)
         time.sleep(0.2)
         pid = _backend_of(relay.relay, session)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        with connection.cursor() as cursor:  # a session of this test's database, and only it
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE pid = %s AND datname = current_database()",
+                [pid],
+            )
+            assert cursor.fetchall() == [(True,)]
         message_id = pgoutbox.send(consumer.destination, "after the kill")
         [received] = consumer.wait_for(1, timeout=10)
         # The call ends (run again if its own session was the one killed), well before its
