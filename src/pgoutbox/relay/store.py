@@ -22,6 +22,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from pgoutbox.db import translate_errors
+from pgoutbox.errors import TASK_ABANDONED_PATH
 from pgoutbox.policy import Failure, failure_params
 from pgoutbox.registry import TASK_PREFIX
 from pgoutbox.sql import query
@@ -187,7 +188,9 @@ class CallStore:
         ids = [r.id for r in rows if r.function and r.function.startswith(TASK_PREFIX)]
         if ids:
             with translate_errors():
-                self.conn.execute(query("mark_tasks_started"), {"ids": ids})
+                self.conn.execute(
+                    query("mark_tasks_started"), {"ids": ids, "abandoned": TASK_ABANDONED_PATH}
+                )
 
     def release(self, rows: Sequence[EventRow]) -> None:
         """Hand back leased rows that were not run: due again, their attempt given back."""

@@ -287,9 +287,15 @@ RETURNING e.id, e.available_at AS lease
 
 -- name: mark_tasks_started
 -- Leased Django tasks show RUNNING from their lease on, one worker id (this relay session)
--- per attempt; a FAILED one runs again after outbox_requeue.
+-- per attempt; a FAILED one runs again after outbox_requeue. One still RUNNING was lost with
+-- its previous lease (no outcome was recorded): that attempt's error is stored first.
 UPDATE pgoutbox_task_result
 SET status = 'RUNNING',
+    errors = CASE WHEN status = 'RUNNING'
+                  THEN errors || jsonb_build_array(jsonb_build_object(
+                      'exception_class_path', %(abandoned)s::text,
+                      'traceback', pgoutbox_task_lost_error_v1()))
+                  ELSE errors END,
     started_at = coalesce(started_at, clock_timestamp()),
     last_attempted_at = clock_timestamp(),
     finished_at = NULL,

@@ -29,27 +29,20 @@ SELECT result.enqueued_at,
 FROM result
 
 -- name: task_result_by_id
--- The view shows a task whose lease ran out READY (its relay died: due again). A task still
--- running past its lease is not: its relay holds the call row's lock, so no other relay can
--- take it over; while the session that leased it (the last worker id, address/pid) is alive,
--- it is RUNNING.
-SELECT s.id, s.task_path, s.backend, s.queue_name, s.priority, s.run_after, s.args, s.kwargs,
-       CASE WHEN s.status = 'READY' AND r.status = 'RUNNING' AND EXISTS (
-                SELECT FROM pg_stat_activity a
-                WHERE a.pid::text = split_part(s.worker_ids ->> -1, '/', 2))
-            THEN 'RUNNING' ELSE s.status END,
-       s.enqueued_at, s.started_at, s.last_attempted_at, s.finished_at, s.return_value,
-       s.errors, s.worker_ids, s.lost_error
-FROM pgoutbox_task_state_v1 s
-JOIN pgoutbox_task_result r ON r.id = s.id
-WHERE s.id = %(id)s
+-- get_result(): the task's state as the view gives it (outbox_status and the admin read the
+-- same), with the error of an attempt its relay lost.
+SELECT id, task_path, backend, queue_name, priority, run_after, args, kwargs, status,
+       enqueued_at, started_at, last_attempted_at, finished_at, return_value, errors,
+       worker_ids, lost_error
+FROM pgoutbox_task_state_v2
+WHERE id = %(id)s
 
 -- name: task_result_by_event_id
 -- A task that takes its context reads its result as leased (its attempt counted).
 SELECT id, task_path, backend, queue_name, priority, run_after, args, kwargs, status,
        enqueued_at, started_at, last_attempted_at, finished_at, return_value, errors,
        worker_ids, lost_error
-FROM pgoutbox_task_state_v1
+FROM pgoutbox_task_state_v2
 WHERE event_id = %(event_id)s
 
 -- name: task_succeeded
@@ -77,4 +70,4 @@ WHERE status IN ('SUCCESSFUL', 'FAILED')
 
 -- name: task_status_counts
 -- outbox_status: task results per status.
-SELECT status, count(*) FROM pgoutbox_task_state_v1 GROUP BY status ORDER BY status
+SELECT status, count(*) FROM pgoutbox_task_state_v2 GROUP BY status ORDER BY status
