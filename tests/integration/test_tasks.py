@@ -410,7 +410,9 @@ def test_tasks_handed_back_unstarted_behind_a_failed_keep_order_head_show_ready(
             behind = [tasks.ordered_step.enqueue(n) for n in range(3)]
         relay()
         wait_until(lambda: tasks.flaky.get_result(failing.id).errors)
+        # They are handed back just after the head's failure commits.
         for result in behind:
+            wait_until(lambda r=result: tasks.ordered_step.get_result(r.id).status == "READY")
             fresh = tasks.ordered_step.get_result(result.id)
             assert (fresh.status, fresh.attempts, fresh.started_at) == ("READY", 0, None)
         assert outbox.runs("ordered_step") == []

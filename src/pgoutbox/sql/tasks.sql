@@ -50,6 +50,7 @@ WHERE event_id = %(event_id)s
 UPDATE pgoutbox_task_result
 SET status = 'SUCCESSFUL', return_value = %(value)s::jsonb, finished_at = clock_timestamp()
 WHERE event_id = %(event_id)s
+RETURNING finished_at
 
 -- name: task_failed
 -- In the task's own transaction, after its writes were rolled back: one error more, READY
