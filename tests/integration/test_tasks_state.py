@@ -105,3 +105,42 @@ def test_a_task_whose_relay_vanished_is_ready_with_the_lost_attempt_as_an_error(
     assert done.attempts == 2
     assert [e.exception_class_path for e in done.errors] == ["pgoutbox.errors.TaskAbandoned"]
     assert "stopped before it finished" in done.errors[0].traceback
+
+
+def test_a_task_whose_session_was_terminated_is_ready_with_why_during_its_backoff(relay):
+    # The relay records the lost transaction on its own connection: the result says so too
+    # (it showed RUNNING, with no error, until its backoff ran out).
+    with pgoutbox_settings(RETRY_BACKOFF_BASE=30, RETRY_BACKOFF_MAX=30):
+        relay()
+        tasks.GATE.clear()
+        tasks.SESSIONS.clear()
+        result = tasks.waits_for_gate_on_its_session.enqueue()
+        try:
+            wait_until(lambda: tasks.SESSIONS)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [tasks.SESSIONS[0]])
+        finally:
+            tasks.GATE.set()
+        backend = task_backends["default"]
+        lost = wait_until(lambda: (r := backend.get_result(result.id)).errors and r)
+        assert states(result.id) == ("READY", "READY", {"READY": 1})
+    assert lost.attempts == 1
+    [error] = lost.errors
+    assert error.exception_class_path == "pgoutbox.errors.TaskAbandoned"
+    assert "transaction lost" in error.traceback
+
+
+def test_a_task_lost_with_its_relay_every_time_is_failed_with_one_error_per_attempt(relay):
+    with pgoutbox_settings(MAX_ATTEMPTS=2):
+        result = tasks.add.enqueue(1, 1)
+        for _ in range(2):
+            lease_and_vanish(lease=0.1)
+            time.sleep(0.2)
+        relay()
+        backend = task_backends["default"]
+        dead = wait_until(lambda: (r := backend.get_result(result.id)).is_finished and r)
+    assert dead.status == TaskResultStatus.FAILED
+    assert dead.attempts == len(dead.errors) == 3  # two lost, then the relay gave up on it
+    assert "stopped before it finished" in dead.errors[0].traceback
+    assert "leased 2 times without an outcome" in dead.errors[2].traceback
+    assert states(result.id)[1:] == ("FAILED", {"FAILED": 1})

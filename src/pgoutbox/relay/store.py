@@ -203,9 +203,24 @@ class CallStore:
             )
 
     def record_failures(self, failures: Sequence[Failure]) -> int:
-        """Record failures of calls whose own transaction was lost (their session died);
-        return how many rows were written (rows another session still locks are skipped)."""
+        """Record failures the calls lane writes itself (a call whose own transaction was lost,
+        one that cannot run, one buried after its relays died), with the error in the results
+        of the Django tasks among them; return how many rows were written (rows another
+        session still locks are skipped)."""
         if not failures:
             return 0
-        with translate_errors():
-            return self.conn.execute(query("record_failures"), failure_params(failures)).rowcount
+        with translate_errors(), self.conn.transaction():
+            params = failure_params(failures)
+            recorded = {id_ for (id_,) in self.conn.execute(query("record_failures"), params)}
+            lost = [f for f in failures if f.event_id in recorded]
+            if lost:  # Django tasks among them: their results say so too
+                self.conn.execute(
+                    query("task_attempts_lost"),
+                    {
+                        "ids": [f.event_id for f in lost],
+                        "errors": [f.error for f in lost],
+                        "deads": [f.dead for f in lost],
+                        "abandoned": TASK_ABANDONED_PATH,
+                    },
+                )
+            return len(recorded)

@@ -48,6 +48,7 @@ WHERE e.id = f.id
   AND e.status = 'pending'
   AND e.id IN (SELECT id FROM pgoutbox_event
                WHERE id = ANY(%(ids)s::bigint[]) FOR UPDATE SKIP LOCKED)
+RETURNING e.id
 
 -- name: heartbeat
 SELECT pg_notification_queue_usage()

@@ -63,6 +63,18 @@ SET errors = errors || jsonb_build_array(jsonb_build_object(
     finished_at = CASE WHEN %(dead)s THEN clock_timestamp() END
 WHERE event_id = %(event_id)s
 
+-- name: task_attempts_lost
+-- Failures the calls lane recorded on its own connection (the task's transaction was lost, its
+-- relays died each time, it cannot run here): its result gets the error too, READY again or
+-- FAILED, as after a failed run.
+UPDATE pgoutbox_task_result AS r
+SET errors = r.errors || jsonb_build_array(jsonb_build_object(
+        'exception_class_path', %(abandoned)s::text, 'traceback', f.error)),
+    status = CASE WHEN f.dead THEN 'FAILED' ELSE 'READY' END,
+    finished_at = CASE WHEN f.dead THEN clock_timestamp() END
+FROM unnest(%(ids)s::bigint[], %(errors)s::text[], %(deads)s::boolean[]) AS f(id, error, dead)
+WHERE r.event_id = f.id AND r.status = 'RUNNING'
+
 -- name: delete_task_results_before
 -- event_cleaner: finished results older than TASK_RESULT_RETENTION; never unfinished ones.
 DELETE FROM pgoutbox_task_result
