@@ -40,7 +40,7 @@ from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils.json import normalize_json
 
 from pgoutbox import registry
-from pgoutbox.call_runner import RecordsOutcome
+from pgoutbox.call_runner import RecordsOutcome, restore_session
 from pgoutbox.errors import TASK_ABANDONED_PATH, RegistryError, SerializationError
 from pgoutbox.policy import Failure
 from pgoutbox.producer import ordering
@@ -260,6 +260,7 @@ class TaskRunner(RecordsOutcome):
                 raise
             # Requeued after event_cleaner removed its FAILED result: it runs, unobserved.
             self.task.call(*args, **kwargs)
+            restore_session(alias)
             return
         send_task_signal(task_started, started)
         if self.task.takes_context:
@@ -267,6 +268,7 @@ class TaskRunner(RecordsOutcome):
             value = self.task.call(context, *args, **kwargs)
         else:
             value = self.task.call(*args, **kwargs)
+        restore_session(alias)
         encoded = to_json(value, f"return value of task {self.task.module_path}")
         with connections[alias].cursor() as cursor:
             cursor.execute(query("task_succeeded"), {"event_id": event_id, "value": encoded})

@@ -212,6 +212,7 @@ class CallLane:
                 on_failure=on_failure,
                 settings=self.settings,
                 trace_headers=row.headers,
+                keep_session=True,
             )
         except Exception as exc:
             # The call's own transaction was lost (its session died): nothing of it committed.

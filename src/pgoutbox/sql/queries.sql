@@ -340,6 +340,21 @@ SELECT set_config('idle_in_transaction_session_timeout', %(idle_ms)s, false),
        set_config('tcp_keepalives_interval', '5', false),
        set_config('tcp_keepalives_count', '4', false)
 
+-- name: session_settings
+-- The session settings a call may change with SET and the next call on the connection (or
+-- the call's own bookkeeping) would inherit: read once per relay connection, restored after
+-- each call (session_authorization before role: setting it resets the role).
+SELECT current_setting(name)
+FROM unnest(%(names)s::text[]) WITH ORDINALITY AS s(name, n)
+ORDER BY n
+
+-- name: restore_session_settings
+-- Those that differ, set back in the call's transaction; returns the names it set.
+SELECT name, set_config(name, value, false)
+FROM unnest(%(names)s::text[], %(values)s::text[]) WITH ORDINALITY AS s(name, value, n)
+WHERE current_setting(name) IS DISTINCT FROM value
+ORDER BY n
+
 -- name: insert_received
 -- payload.save(): the consumer's inbox row, in the callback's transaction. No row back means
 -- this consumer already recorded the message id (a concurrent insert is waited for first).
