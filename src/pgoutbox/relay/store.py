@@ -202,6 +202,15 @@ class CallStore:
                 {"ids": [r.id for r in rows], "leases": [r.lease for r in rows]},
             )
 
+    def hand_back(self, row: EventRow, delay: float, reason: str) -> None:
+        """Hand back a leased call this relay cannot run: its attempt given back (a Django task
+        READY again), due after ``delay`` seconds, ``reason`` its last error."""
+        with translate_errors(), self.conn.transaction():
+            self.conn.execute(query("release_leases"), {"ids": [row.id], "leases": [row.lease]})
+            self.conn.execute(
+                query("postpone_released_call"), {"id": row.id, "delay": delay, "error": reason}
+            )
+
     def record_failures(self, failures: Sequence[Failure]) -> int:
         """Record failures the calls lane writes itself (a call whose own transaction was lost,
         one that cannot run, one buried after its relays died), with the error in the results

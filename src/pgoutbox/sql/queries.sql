@@ -323,6 +323,13 @@ SET status = 'READY',
 FROM released
 WHERE r.event_id = released.id AND r.status = 'RUNNING'
 
+-- name: postpone_released_call
+-- After release_leases in the same transaction (which made it due now(): a row another relay
+-- leased since is due later and left alone): due after a delay, with the reason.
+UPDATE pgoutbox_event
+SET available_at = clock_timestamp() + make_interval(secs => %(delay)s), last_error = %(error)s
+WHERE id = %(id)s AND status = 'pending' AND available_at <= now()
+
 -- name: lock_leased_call
 -- Run only while the lease is still this relay's: another relay may have taken it over.
 SELECT id FROM pgoutbox_event
