@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.tasks import TaskResultStatus, task_backends
 
 from pgoutbox.db import connection_params
+from pgoutbox.models import OutboxTaskResult
 from pgoutbox.relay.store import CallStore
 from pgoutbox.status import read_status
 from pgoutbox.transports.memory import MemoryTransport
@@ -144,3 +145,20 @@ def test_a_task_lost_with_its_relay_every_time_is_failed_with_one_error_per_atte
     assert "stopped before it finished" in dead.errors[0].traceback
     assert "leased 2 times without an outcome" in dead.errors[2].traceback
     assert states(result.id)[1:] == ("FAILED", {"FAILED": 1})
+
+
+def test_the_admin_lists_a_task_whose_relay_vanished_as_ready(admin_client):
+    from django.urls import reverse
+
+    result = tasks.add.enqueue(2, 3)
+    lease_and_vanish(lease=0.1)
+    time.sleep(0.3)
+    assert OutboxTaskResult.objects.get().status == "RUNNING"  # the row's own status
+    page = admin_client.get(reverse("admin:pgoutbox_outboxtaskresult_changelist"))
+    [shown] = page.context["cl"].result_list
+    assert shown.state == "READY"
+    assert '<td class="field-state">READY</td>' in page.content.decode()
+    detail = admin_client.get(
+        reverse("admin:pgoutbox_outboxtaskresult_change", args=[result.id])
+    ).content.decode()
+    assert '<div class="readonly">READY</div>' in detail

@@ -75,6 +75,10 @@ SET errors = r.errors || jsonb_build_array(jsonb_build_object(
 FROM unnest(%(ids)s::bigint[], %(errors)s::text[], %(deads)s::boolean[]) AS f(id, error, dead)
 WHERE r.event_id = f.id AND r.status = 'RUNNING'
 
+-- name: task_state_of_result
+-- The admin's status of a result (a subquery of its list; pgoutbox_task_result unaliased).
+SELECT s.status FROM pgoutbox_task_state_v2 s WHERE s.id = pgoutbox_task_result.id
+
 -- name: delete_task_results_before
 -- event_cleaner: finished results older than TASK_RESULT_RETENTION; never unfinished ones.
 DELETE FROM pgoutbox_task_result
