@@ -32,30 +32,16 @@ logger = logging.getLogger(__name__)
 _savepoint_create = getattr(transaction, "savepoint_create", transaction.savepoint)
 
 # Session settings a call may change with SET (rather than SET LOCAL) on the relay's Django
-# connection, which is reused from call to call: set back after each call, in its transaction,
-# so neither the call's own bookkeeping (a search_path without pgoutbox's tables, a role
-# without its privileges) nor the next call inherits them. Other session state (temporary
-# tables, session advisory locks, prepared statements) is the call's to clean up.
-SESSION_SETTINGS = (
-    "session_authorization",  # first: setting it also resets the role
-    "role",
-    "search_path",
-    "statement_timeout",
-    "lock_timeout",
-    "idle_in_transaction_session_timeout",
-    "default_transaction_isolation",
-    "default_transaction_read_only",
-    "TimeZone",
-    "DateStyle",
-    "IntervalStyle",
-    "synchronous_commit",
-    "work_mem",
-)
-# Per Django connection (of the thread running calls): its database connection and the values
-# of SESSION_SETTINGS read on it before any call ran.
-_sessions: weakref.WeakKeyDictionary[BaseDatabaseWrapper, tuple[Any, list[str]]] = (
-    weakref.WeakKeyDictionary()
-)
+# connection, which is reused from call to call, are set back after each call, in its
+# transaction, so neither the call's own bookkeeping (a search_path without pgoutbox's tables,
+# a role without its privileges) nor the next call inherits them. The settings watched are the
+# columns of the session_settings query (search_path, role, statement_timeout, TimeZone, ...).
+# Other session state (temporary tables, session advisory locks, prepared statements) is the
+# call's to clean up. Per Django connection (of the thread running calls): its database
+# connection, and the settings' names and values read on it before any call ran.
+_sessions: weakref.WeakKeyDictionary[
+    BaseDatabaseWrapper, tuple[Any, list[str], tuple[Any, ...]]
+] = weakref.WeakKeyDictionary()
 
 # Given the error text and whether the exception is final (NON_RETRYABLE_EXCEPTIONS, an invalid
 # row), return the failure to record: the caller knows the attempts and the stream's policy.
@@ -118,7 +104,7 @@ def run_call(
     """Lock the row with the named query ``lock`` (no row: :data:`NOT_OURS`), run the function,
     then remove the row or record its failure, all in one transaction on ``alias``.
     ``keep_session`` (the relay's calls lane, whose connection serves call after call): the
-    :data:`SESSION_SETTINGS` the function changed are set back before the row is removed.
+    session settings the function changed are set back before the row is removed.
 
     Raises only when the database fails around the call (the transaction is lost): the row is
     then untouched and its lease or the caller decides what comes next. With OpenTelemetry,
@@ -168,33 +154,34 @@ def run_call(
 
 
 def remember_session(alias: str) -> None:
-    """Read :data:`SESSION_SETTINGS` on ``alias``'s connection, once per database connection,
+    """Read the session settings of ``alias``'s connection, once per database connection,
     before a call runs on it."""
     conn = connections[alias]
     known = _sessions.get(conn)
     if known is not None and known[0] is conn.connection:
         return
     with conn.cursor() as cursor:
-        cursor.execute(query("session_settings"), {"names": list(SESSION_SETTINGS)})
-        values = [str(value) for (value,) in cursor.fetchall()]
-    _sessions[conn] = (conn.connection, values)
+        cursor.execute(query("session_settings"))
+        values = tuple(cursor.fetchone())
+        names = [column.name for column in cursor.description]
+    _sessions[conn] = (conn.connection, names, values)
 
 
 def restore_session(alias: str) -> None:
-    """Set back, in the current transaction, the :data:`SESSION_SETTINGS` a call changed on
+    """Set back, in the current transaction, the session settings a call changed on
     ``alias``'s connection since :func:`remember_session` (nothing when it was not called)."""
     conn = connections[alias]
     known = _sessions.get(conn)
     if known is None or known[0] is not conn.connection:
         return
+    _, names, values = known
     with conn.cursor() as cursor:
-        cursor.execute(
-            query("restore_session_settings"),
-            {"names": list(SESSION_SETTINGS), "values": known[1]},
-        )
+        cursor.execute(query("session_settings"))
+        if tuple(cursor.fetchone()) == values:
+            return
+        cursor.execute(query("restore_session_settings"), {"names": names, "values": list(values)})
         changed = [name for name, _ in cursor.fetchall()]
-    if changed:
-        logger.info("a call changed its session's %s: set back", ", ".join(changed))
+    logger.info("a call changed its session's %s: set back", ", ".join(changed))
 
 
 def describe(exc: BaseException) -> str:

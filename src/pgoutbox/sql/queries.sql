@@ -349,14 +349,26 @@ SELECT set_config('idle_in_transaction_session_timeout', %(idle_ms)s, false),
 
 -- name: session_settings
 -- The session settings a call may change with SET and the next call on the connection (or
--- the call's own bookkeeping) would inherit: read once per relay connection, restored after
--- each call (session_authorization before role: setting it resets the role).
-SELECT current_setting(name)
-FROM unnest(%(names)s::text[]) WITH ORDINALITY AS s(name, n)
-ORDER BY n
+-- the call's own bookkeeping) would inherit, one column each, named after the setting: read
+-- before the first call on a connection and after each call (constant SQL: as cheap as
+-- SELECT 1), set back when they differ (session_authorization first: it resets the role).
+SELECT current_setting('session_authorization') AS session_authorization,
+       current_setting('role') AS role,
+       current_setting('search_path') AS search_path,
+       current_setting('statement_timeout') AS statement_timeout,
+       current_setting('lock_timeout') AS lock_timeout,
+       current_setting('idle_in_transaction_session_timeout')
+           AS idle_in_transaction_session_timeout,
+       current_setting('default_transaction_isolation') AS default_transaction_isolation,
+       current_setting('default_transaction_read_only') AS default_transaction_read_only,
+       current_setting('TimeZone') AS "TimeZone",
+       current_setting('DateStyle') AS "DateStyle",
+       current_setting('IntervalStyle') AS "IntervalStyle",
+       current_setting('synchronous_commit') AS synchronous_commit,
+       current_setting('work_mem') AS work_mem
 
 -- name: restore_session_settings
--- Those that differ, set back in the call's transaction; returns the names it set.
+-- Those that differ, set back (in order) in the call's transaction; returns the names it set.
 SELECT name, set_config(name, value, false)
 FROM unnest(%(names)s::text[], %(values)s::text[]) WITH ORDINALITY AS s(name, value, n)
 WHERE current_setting(name) IS DISTINCT FROM value

@@ -38,11 +38,13 @@ FROM pgoutbox_task_state_v2
 WHERE id = %(id)s
 
 -- name: task_result_by_event_id
--- A task that takes its context reads its result as leased (its attempt counted).
+-- In the task's own transaction, which holds its call row: the result as stored is what it
+-- is (RUNNING, its attempt counted; FAILED once its death is stored), no relay lost it. Read
+-- from the table (planning the view would cost more than the read).
 SELECT id, task_path, backend, queue_name, priority, run_after, args, kwargs, status,
        enqueued_at, started_at, last_attempted_at, finished_at, return_value, errors,
-       worker_ids, lost_error
-FROM pgoutbox_task_state_v2
+       worker_ids, NULL
+FROM pgoutbox_task_result
 WHERE event_id = %(event_id)s
 
 -- name: task_succeeded
