@@ -434,22 +434,6 @@ def test_a_task_whose_session_is_terminated_mid_run_runs_again_and_succeeds(rela
     assert len(tasks.SESSIONS) == 2 and tasks.SESSIONS[0] != tasks.SESSIONS[1]
 
 
-def test_a_task_running_past_its_lease_still_shows_running(relay):
-    # Its relay holds the call row's lock for the whole run: no other relay can take it over,
-    # so the task is still RUNNING however long it takes, not READY again.
-    with pgoutbox_settings(CALL_LEASE=0.2):
-        relay()
-        tasks.GATE.clear()
-        result = tasks.waits_for_gate.enqueue()
-        try:
-            wait_until(lambda: tasks.waits_for_gate.get_result(result.id).status == "RUNNING")
-            time.sleep(0.5)  # past the lease
-            assert tasks.waits_for_gate.get_result(result.id).status == "RUNNING"
-        finally:
-            tasks.GATE.set()
-        assert finished(result).status == TaskResultStatus.SUCCESSFUL
-
-
 def test_tasks_handed_back_unstarted_behind_a_failed_keep_order_head_show_ready(relay):
     # The head fails; the tasks leased with it are handed back without running: READY, with
     # no attempt, however long the head's retry takes.

@@ -19,6 +19,7 @@ from pgoutbox.relay.store import CallStore
 from pgoutbox.status import read_status
 from pgoutbox.transports.memory import MemoryTransport
 from tests.app import tasks
+from tests.integration.test_tasks import killed_mid_run
 from tests.support.function_events import pgoutbox_settings, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("runs")]
@@ -68,6 +69,10 @@ def test_a_task_running_past_its_lease_is_running_everywhere(relay):
             assert states(result.id) == ("RUNNING", "RUNNING", {"RUNNING": 1})
         finally:
             tasks.GATE.set()
+        done = wait_until(
+            lambda: (r := tasks.waits_for_gate.get_result(result.id)).is_finished and r
+        )
+        assert (done.status, done.attempts, done.errors) == ("SUCCESSFUL", 1, [])
 
 
 def test_a_task_leased_behind_a_long_one_and_past_its_lease_is_ready_everywhere(relay):
@@ -113,15 +118,7 @@ def test_a_task_whose_session_was_terminated_is_ready_with_why_during_its_backof
     # (it showed RUNNING, with no error, until its backoff ran out).
     with pgoutbox_settings(RETRY_BACKOFF_BASE=30, RETRY_BACKOFF_MAX=30):
         relay()
-        tasks.GATE.clear()
-        tasks.SESSIONS.clear()
-        result = tasks.waits_for_gate_on_its_session.enqueue()
-        try:
-            wait_until(lambda: tasks.SESSIONS)
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)", [tasks.SESSIONS[0]])
-        finally:
-            tasks.GATE.set()
+        result = killed_mid_run()
         backend = task_backends["default"]
         lost = wait_until(lambda: (r := backend.get_result(result.id)).errors and r)
         assert states(result.id) == ("READY", "READY", {"READY": 1})
