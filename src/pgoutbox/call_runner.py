@@ -78,8 +78,14 @@ class RecordsOutcome:
     raises, :meth:`record_failure` after the savepoint's rollback, in the same transaction."""
 
     def run(
-        self, event_id: int, args: Sequence[Any], kwargs: Mapping[str, Any], alias: str
+        self,
+        event_id: int,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        alias: str,
+        stored: Sequence[Any] = (),
     ) -> None:
+        """``stored``: the columns after the id that the lock query read (may be none)."""
         raise NotImplementedError
 
     def record_failure(
@@ -115,7 +121,8 @@ def run_call(
     with transaction.atomic(using=alias):
         with connections[alias].cursor() as cursor:
             cursor.execute(query(lock_query), lock_params)
-            if cursor.fetchone() is None:
+            locked = cursor.fetchone()
+            if locked is None:
                 return NOT_OURS
         if keep_session:
             remember_session(alias)
@@ -126,7 +133,7 @@ def run_call(
         try:
             with tracing.call_span(function, trace_headers, event_id=event_id):
                 if isinstance(function, RecordsOutcome):
-                    function.run(event_id, args, kwargs, alias)
+                    function.run(event_id, args, kwargs, alias, tuple(locked[1:]))
                 else:
                     function(*args, **kwargs)
                     restore_session(alias)

@@ -181,6 +181,11 @@ def read_result(alias: str, key: str, value: Any) -> TaskResult[..., Any]:
         row = cursor.fetchone()
     if row is None:
         raise TaskResultDoesNotExist(value)
+    return result_of(row)
+
+
+def result_of(row: Sequence[Any]) -> TaskResult[..., Any]:
+    """The ``TaskResult`` of a row of the ``task_result_by_*`` queries' columns."""
     (
         result_id,
         task_path,
@@ -248,20 +253,31 @@ class TaskRunner(RecordsOutcome):
         return self.task.call(*args, **kwargs)
 
     def run(
-        self, event_id: int, args: Sequence[Any], kwargs: Mapping[str, Any], alias: str
+        self,
+        event_id: int,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        alias: str,
+        stored: Sequence[Any] = (),
     ) -> None:
         """Run the task in the call's transaction and store its return value there. Django's
         ``task_started`` is sent before it runs, ``task_finished`` once its success is
-        committed (as Django's backends send them, with the result as stored)."""
-        try:
-            started = read_result(alias, "event_id", event_id)
-        except TaskResultDoesNotExist:
+        committed (as Django's backends send them, with the result as stored). ``stored``: its
+        result row as the lock of its call read it (else it is read here)."""
+        if not stored:
+            try:
+                started = read_result(alias, "event_id", event_id)
+            except TaskResultDoesNotExist:
+                stored = (None,)
+        if stored and stored[0] is None:
             if self.task.takes_context:
-                raise
+                raise TaskResultDoesNotExist(event_id)
             # Requeued after event_cleaner removed its FAILED result: it runs, unobserved.
             self.task.call(*args, **kwargs)
             restore_session(alias)
             return
+        if stored:
+            started = result_of(stored)
         send_task_signal(task_started, started)
         if self.task.takes_context:
             context: TaskContext[..., Any] = TaskContext(task_result=started)
