@@ -85,7 +85,8 @@ class RecordsOutcome:
         alias: str,
         stored: Sequence[Any] = (),
     ) -> None:
-        """``stored``: the columns after the id that the lock query read (may be none)."""
+        """``stored``: what the caller read of the call's outcome row when it leased it (may
+        be nothing)."""
         raise NotImplementedError
 
     def record_failure(
@@ -106,11 +107,13 @@ def run_call(
     settings: Settings,
     trace_headers: Any = None,
     keep_session: bool = False,
+    stored: Sequence[Any] = (),
 ) -> CallResult:
     """Lock the row with the named query ``lock`` (no row: :data:`NOT_OURS`), run the function,
     then remove the row or record its failure, all in one transaction on ``alias``.
     ``keep_session`` (the relay's calls lane, whose connection serves call after call): the
-    session settings the function changed are set back before the row is removed.
+    session settings the function changed are set back before the row is removed. ``stored``
+    goes to a :class:`RecordsOutcome` function (a Django task's result row as leased).
 
     Raises only when the database fails around the call (the transaction is lost): the row is
     then untouched and its lease or the caller decides what comes next. With OpenTelemetry,
@@ -121,8 +124,7 @@ def run_call(
     with transaction.atomic(using=alias):
         with connections[alias].cursor() as cursor:
             cursor.execute(query(lock_query), lock_params)
-            locked = cursor.fetchone()
-            if locked is None:
+            if cursor.fetchone() is None:
                 return NOT_OURS
         if keep_session:
             remember_session(alias)
@@ -133,7 +135,7 @@ def run_call(
         try:
             with tracing.call_span(function, trace_headers, event_id=event_id):
                 if isinstance(function, RecordsOutcome):
-                    function.run(event_id, args, kwargs, alias, tuple(locked[1:]))
+                    function.run(event_id, args, kwargs, alias, stored)
                 else:
                     function(*args, **kwargs)
                     restore_session(alias)
@@ -182,10 +184,10 @@ def restore_session(alias: str) -> None:
     if known is None or known[0] is not conn.connection:
         return
     _, names, values = known
+    # On the database connection itself: Django's cursor would cost as much as the query.
+    if tuple(conn.connection.execute(query("session_settings")).fetchone()) == values:
+        return
     with conn.cursor() as cursor:
-        cursor.execute(query("session_settings"))
-        if tuple(cursor.fetchone()) == values:
-            return
         cursor.execute(query("restore_session_settings"), {"names": names, "values": list(values)})
         changed = [name for name, _ in cursor.fetchall()]
     logger.info("a call changed its session's %s: set back", ", ".join(changed))

@@ -263,7 +263,7 @@ class TaskRunner(RecordsOutcome):
         """Run the task in the call's transaction and store its return value there. Django's
         ``task_started`` is sent before it runs, ``task_finished`` once its success is
         committed (as Django's backends send them, with the result as stored). ``stored``: its
-        result row as the lock of its call read it (else it is read here)."""
+        result row as the relay leased it (else it is read here)."""
         if not stored:
             try:
                 started = read_result(alias, "event_id", event_id)

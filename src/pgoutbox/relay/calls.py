@@ -221,6 +221,7 @@ class CallLane:
                 settings=self.settings,
                 trace_headers=row.headers,
                 keep_session=True,
+                stored=row.task_result,
             )
         except Exception as exc:
             # The call's own transaction was lost (its session died): nothing of it committed.

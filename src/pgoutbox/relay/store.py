@@ -12,6 +12,7 @@ runs in a transaction of its own, and hands it back when this relay dies.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import uuid
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,8 @@ class EventRow:
     lease: datetime.datetime | None = None
     created_at: datetime.datetime | None = None  # messages: for the commit-to-publish metric
     priority: int = 0  # calls: leased highest first (Django tasks' priority)
+    # A leased Django task: its result row as leased (the columns of task_result_by_event_id).
+    task_result: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,10 @@ class CallStore:
                 query("lease_calls"), {"streams": list(streams), "limit": limit, "lease": lease}
             )
             rows = sorted(cur.fetchall(), key=lambda row: (-row.priority, row.id))
-        self._mark_tasks_started(rows)
-        return rows
+        results = self._mark_tasks_started(rows)
+        if not results:
+            return rows
+        return [dataclasses.replace(r, task_result=results.get(r.id, ())) for r in rows]
 
     def ordered_streams(self, streams: Sequence[str]) -> list[str]:
         """Keep-order streams whose head is due."""
@@ -177,20 +182,28 @@ class CallStore:
                 return []
             cur.execute(query("lease_ids"), {"ids": [r.id for r in rows], "lease": lease})
             leases = dict(cur.fetchall())
-        self._mark_tasks_started(rows)
+        results = self._mark_tasks_started(rows)
         return [
-            EventRow(**{**row.__dict__, "attempts": row.attempts + 1, "lease": leases[row.id]})
+            dataclasses.replace(
+                row,
+                attempts=row.attempts + 1,
+                lease=leases[row.id],
+                task_result=results.get(row.id, ()),
+            )
             for row in rows
         ]
 
-    def _mark_tasks_started(self, rows: Sequence[EventRow]) -> None:
-        """Show the Django tasks among leased rows RUNNING (pgoutbox.tasks)."""
+    def _mark_tasks_started(self, rows: Sequence[EventRow]) -> dict[int, tuple[Any, ...]]:
+        """Show the Django tasks among leased rows RUNNING (pgoutbox.tasks); return their
+        result rows as leased, by event id."""
         ids = [r.id for r in rows if r.function and r.function.startswith(TASK_PREFIX)]
-        if ids:
-            with translate_errors():
-                self.conn.execute(
-                    query("mark_tasks_started"), {"ids": ids, "abandoned": TASK_ABANDONED_PATH}
-                )
+        if not ids:
+            return {}
+        with translate_errors():
+            marked = self.conn.execute(
+                query("mark_tasks_started"), {"ids": ids, "abandoned": TASK_ABANDONED_PATH}
+            )
+            return {event_id: tuple(result) for event_id, *result in marked}
 
     def release(self, rows: Sequence[EventRow]) -> None:
         """Hand back leased rows that were not run: due again, their attempt given back."""

@@ -303,6 +303,10 @@ SET status = 'RUNNING',
     worker_ids = worker_ids || jsonb_build_array(
         coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
 WHERE event_id = ANY(%(ids)s::bigint[]) AND status <> 'SUCCESSFUL'
+-- What the task's run reads as its result (task_started, its context): as leased.
+RETURNING event_id, id, task_path, backend, queue_name, priority, run_after, args, kwargs,
+          status, enqueued_at, started_at, last_attempted_at, finished_at, return_value,
+          errors, worker_ids, NULL
 
 -- name: release_leases
 -- Leased calls that were not run (their keep-order head failed first): due again, their
@@ -331,16 +335,10 @@ SET available_at = clock_timestamp() + make_interval(secs => %(delay)s), last_er
 WHERE id = %(id)s AND status = 'pending' AND available_at <= now()
 
 -- name: lock_leased_call
--- Run only while the lease is still this relay's: another relay may have taken it over. A
--- Django task's result row comes with it, as task_result_by_event_id reads it (one round
--- trip less per task; NULLs for other calls).
-SELECT e.id, r.id, r.task_path, r.backend, r.queue_name, r.priority, r.run_after, r.args,
-       r.kwargs, r.status, r.enqueued_at, r.started_at, r.last_attempted_at, r.finished_at,
-       r.return_value, r.errors, r.worker_ids, NULL
-FROM pgoutbox_event e
-LEFT JOIN pgoutbox_task_result r ON r.event_id = e.id
-WHERE e.id = %(id)s AND e.status = 'pending' AND e.available_at = %(lease)s
-FOR UPDATE OF e SKIP LOCKED
+-- Run only while the lease is still this relay's: another relay may have taken it over.
+SELECT id FROM pgoutbox_event
+WHERE id = %(id)s AND status = 'pending' AND available_at = %(lease)s
+FOR UPDATE SKIP LOCKED
 
 -- name: configure_relay_session
 -- The relay's own sessions: bounded transactions (no server-side timeout of the database or
