@@ -12,6 +12,7 @@ runs in a transaction of its own, and hands it back when this relay dies.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import uuid
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from pgoutbox.db import translate_errors
+from pgoutbox.errors import TASK_ABANDONED_PATH
 from pgoutbox.policy import Failure, failure_params
 from pgoutbox.registry import TASK_PREFIX
 from pgoutbox.sql import query
@@ -48,6 +50,8 @@ class EventRow:
     lease: datetime.datetime | None = None
     created_at: datetime.datetime | None = None  # messages: for the commit-to-publish metric
     priority: int = 0  # calls: leased highest first (Django tasks' priority)
+    # A leased Django task: its result row as leased (the columns of task_result_by_event_id).
+    task_result: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,8 +154,10 @@ class CallStore:
                 query("lease_calls"), {"streams": list(streams), "limit": limit, "lease": lease}
             )
             rows = sorted(cur.fetchall(), key=lambda row: (-row.priority, row.id))
-        self._mark_tasks_started(rows)
-        return rows
+        results = self._mark_tasks_started(rows)
+        if not results:
+            return rows
+        return [dataclasses.replace(r, task_result=results.get(r.id, ())) for r in rows]
 
     def ordered_streams(self, streams: Sequence[str]) -> list[str]:
         """Keep-order streams whose head is due."""
@@ -176,18 +182,28 @@ class CallStore:
                 return []
             cur.execute(query("lease_ids"), {"ids": [r.id for r in rows], "lease": lease})
             leases = dict(cur.fetchall())
-        self._mark_tasks_started(rows)
+        results = self._mark_tasks_started(rows)
         return [
-            EventRow(**{**row.__dict__, "attempts": row.attempts + 1, "lease": leases[row.id]})
+            dataclasses.replace(
+                row,
+                attempts=row.attempts + 1,
+                lease=leases[row.id],
+                task_result=results.get(row.id, ()),
+            )
             for row in rows
         ]
 
-    def _mark_tasks_started(self, rows: Sequence[EventRow]) -> None:
-        """Show the Django tasks among leased rows RUNNING (pgoutbox.tasks)."""
+    def _mark_tasks_started(self, rows: Sequence[EventRow]) -> dict[int, tuple[Any, ...]]:
+        """Show the Django tasks among leased rows RUNNING (pgoutbox.tasks); return their
+        result rows as leased, by event id."""
         ids = [r.id for r in rows if r.function and r.function.startswith(TASK_PREFIX)]
-        if ids:
-            with translate_errors():
-                self.conn.execute(query("mark_tasks_started"), {"ids": ids})
+        if not ids:
+            return {}
+        with translate_errors():
+            marked = self.conn.execute(
+                query("mark_tasks_started"), {"ids": ids, "abandoned": TASK_ABANDONED_PATH}
+            )
+            return {event_id: tuple(result) for event_id, *result in marked}
 
     def release(self, rows: Sequence[EventRow]) -> None:
         """Hand back leased rows that were not run: due again, their attempt given back."""
@@ -199,10 +215,34 @@ class CallStore:
                 {"ids": [r.id for r in rows], "leases": [r.lease for r in rows]},
             )
 
+    def hand_back(self, row: EventRow, delay: float, reason: str) -> None:
+        """Hand back a leased call this relay cannot run: its attempt given back (a Django task
+        READY again), due after ``delay`` seconds, ``reason`` its last error."""
+        with translate_errors(), self.conn.transaction():
+            self.conn.execute(query("release_leases"), {"ids": [row.id], "leases": [row.lease]})
+            self.conn.execute(
+                query("postpone_released_call"), {"id": row.id, "delay": delay, "error": reason}
+            )
+
     def record_failures(self, failures: Sequence[Failure]) -> int:
-        """Record failures of calls whose own transaction was lost (their session died);
-        return how many rows were written (rows another session still locks are skipped)."""
+        """Record failures the calls lane writes itself (a call whose own transaction was lost,
+        one that cannot run, one buried after its relays died), with the error in the results
+        of the Django tasks among them; return how many rows were written (rows another
+        session still locks are skipped)."""
         if not failures:
             return 0
-        with translate_errors():
-            return self.conn.execute(query("record_failures"), failure_params(failures)).rowcount
+        with translate_errors(), self.conn.transaction():
+            params = failure_params(failures)
+            recorded = {id_ for (id_,) in self.conn.execute(query("record_failures"), params)}
+            lost = [f for f in failures if f.event_id in recorded]
+            if lost:  # Django tasks among them: their results say so too
+                self.conn.execute(
+                    query("task_attempts_lost"),
+                    {
+                        "ids": [f.event_id for f in lost],
+                        "errors": [f.error for f in lost],
+                        "deads": [f.dead for f in lost],
+                        "abandoned": TASK_ABANDONED_PATH,
+                    },
+                )
+            return len(recorded)
