@@ -16,6 +16,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connections, router
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -335,7 +336,7 @@ class OutboxTaskResultAdmin(FastAdmin):
         "id",
         "task_path",
         "queue_name",
-        "status",
+        "state",
         "priority",
         "enqueued_at",
         "finished_at",
@@ -352,7 +353,7 @@ class OutboxTaskResultAdmin(FastAdmin):
         "backend",
         "queue_name",
         "priority",
-        "status",
+        "state",
         "pretty_arguments",
         "pretty_return_value",
         "pretty_errors",
@@ -368,6 +369,17 @@ class OutboxTaskResultAdmin(FastAdmin):
 
     def exact_text_search(self, term: str) -> Q:
         return Q(task_path=term)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OutboxTaskResult]:
+        # The status get_result() and outbox_status give (pgoutbox_task_state_v2), not the
+        # row's own: a task whose relay stopped is READY again, one dead without an outcome
+        # of its own FAILED.
+        results: QuerySet[OutboxTaskResult] = super().get_queryset(request)
+        return results.annotate(state=RawSQL(query("task_state_of_result"), ()))
+
+    @admin.display(description="status")
+    def state(self, result: OutboxTaskResult) -> str:
+        return str(getattr(result, "state", result.status))
 
     @admin.display(description="arguments")
     def pretty_arguments(self, result: OutboxTaskResult) -> SafeString:

@@ -13,11 +13,13 @@ process's death.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from pgoutbox import tracing
 from pgoutbox.conf import Settings
@@ -28,6 +30,18 @@ logger = logging.getLogger(__name__)
 
 # Django 6.1 renamed transaction.savepoint() (deprecated) to savepoint_create().
 _savepoint_create = getattr(transaction, "savepoint_create", transaction.savepoint)
+
+# Session settings a call may change with SET (rather than SET LOCAL) on the relay's Django
+# connection, which is reused from call to call, are set back after each call, in its
+# transaction, so neither the call's own bookkeeping (a search_path without pgoutbox's tables,
+# a role without its privileges) nor the next call inherits them. The settings watched are the
+# columns of the session_settings query (search_path, role, statement_timeout, TimeZone, ...).
+# Other session state (temporary tables, session advisory locks, prepared statements) is the
+# call's to clean up. Per Django connection (of the thread running calls): its database
+# connection, and the settings' names and values read on it before any call ran.
+_sessions: weakref.WeakKeyDictionary[
+    BaseDatabaseWrapper, tuple[Any, list[str], tuple[Any, ...]]
+] = weakref.WeakKeyDictionary()
 
 # Given the error text and whether the exception is final (NON_RETRYABLE_EXCEPTIONS, an invalid
 # row), return the failure to record: the caller knows the attempts and the stream's policy.
@@ -64,8 +78,15 @@ class RecordsOutcome:
     raises, :meth:`record_failure` after the savepoint's rollback, in the same transaction."""
 
     def run(
-        self, event_id: int, args: Sequence[Any], kwargs: Mapping[str, Any], alias: str
+        self,
+        event_id: int,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        alias: str,
+        stored: Sequence[Any] = (),
     ) -> None:
+        """``stored``: what the caller read of the call's outcome row when it leased it (may
+        be nothing)."""
         raise NotImplementedError
 
     def record_failure(
@@ -85,9 +106,14 @@ def run_call(
     on_failure: FailureRule,
     settings: Settings,
     trace_headers: Any = None,
+    keep_session: bool = False,
+    stored: Sequence[Any] = (),
 ) -> CallResult:
     """Lock the row with the named query ``lock`` (no row: :data:`NOT_OURS`), run the function,
     then remove the row or record its failure, all in one transaction on ``alias``.
+    ``keep_session`` (the relay's calls lane, whose connection serves call after call): the
+    session settings the function changed are set back before the row is removed. ``stored``
+    goes to a :class:`RecordsOutcome` function (a Django task's result row as leased).
 
     Raises only when the database fails around the call (the transaction is lost): the row is
     then untouched and its lease or the caller decides what comes next. With OpenTelemetry,
@@ -100,6 +126,8 @@ def run_call(
             cursor.execute(query(lock_query), lock_params)
             if cursor.fetchone() is None:
                 return NOT_OURS
+        if keep_session:
+            remember_session(alias)
         # A savepoint of our own rather than a nested atomic(): what the function raises is
         # its failure; what the savepoint's release raises is the database's, and ends this
         # transaction (the caller then has the row's lease or pending state to fall back on).
@@ -107,9 +135,10 @@ def run_call(
         try:
             with tracing.call_span(function, trace_headers, event_id=event_id):
                 if isinstance(function, RecordsOutcome):
-                    function.run(event_id, args, kwargs, alias)
+                    function.run(event_id, args, kwargs, alias, stored)
                 else:
                     function(*args, **kwargs)
+                    restore_session(alias)
         except BaseException as exc:  # user code: every exception is the call's failure
             transaction.savepoint_rollback(savepoint, using=alias)
             failure = on_failure(describe(exc), isinstance(exc, settings.non_retryable_exceptions))
@@ -131,6 +160,37 @@ def run_call(
         with connections[alias].cursor() as cursor:
             cursor.execute(query(done), {"ids": [event_id]})
     return CallResult(ran=True)
+
+
+def remember_session(alias: str) -> None:
+    """Read the session settings of ``alias``'s connection, once per database connection,
+    before a call runs on it."""
+    conn = connections[alias]
+    known = _sessions.get(conn)
+    if known is not None and known[0] is conn.connection:
+        return
+    with conn.cursor() as cursor:
+        cursor.execute(query("session_settings"))
+        values = tuple(cursor.fetchone())
+        names = [column.name for column in cursor.description]
+    _sessions[conn] = (conn.connection, names, values)
+
+
+def restore_session(alias: str) -> None:
+    """Set back, in the current transaction, the session settings a call changed on
+    ``alias``'s connection since :func:`remember_session` (nothing when it was not called)."""
+    conn = connections[alias]
+    known = _sessions.get(conn)
+    if known is None or known[0] is not conn.connection:
+        return
+    _, names, values = known
+    # On the database connection itself: Django's cursor would cost as much as the query.
+    if tuple(conn.connection.execute(query("session_settings")).fetchone()) == values:
+        return
+    with conn.cursor() as cursor:
+        cursor.execute(query("restore_session_settings"), {"names": names, "values": list(values)})
+        changed = [name for name, _ in cursor.fetchall()]
+    logger.info("a call changed its session's %s: set back", ", ".join(changed))
 
 
 def describe(exc: BaseException) -> str:

@@ -128,7 +128,7 @@ def _check_alias(alias: str) -> list[checks.CheckMessage]:
         found.append(
             checks.Warning(
                 f"{count} pending call events on {alias!r} name {function!r}, which no loaded "
-                "module registers: the relay will dead-letter them",
+                "module registers: they wait for a relay that has it (this one hands them back)",
                 hint=f"Add {module!r} to PGOUTBOX['FUNCTION_MODULES'] (or name the function's "
                 "module in an app's outbox.py; a Django task's in an app's tasks.py).",
                 id="pgoutbox.W001",

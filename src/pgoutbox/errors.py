@@ -51,9 +51,9 @@ class AlreadyReceived(ConsumerError):
 
 
 class TaskAbandoned(PgOutboxError):
-    """A Django task the relay gave up on without an exception of its own: each run ended its
-    relay process (killed, crashed), or the task is not registered in the relay's process.
-    Its ``TaskResult.errors`` entry carries the relay's reason as the traceback."""
+    """A Django task's attempt that ended without an exception of its own: its relay stopped
+    (killed, crashed) or lost its transaction, or the relay gave up on it after every run ended
+    that way. Its ``TaskResult.errors`` entry carries the relay's reason as the traceback."""
 
 
 # How a TaskAbandoned shows in a task result's errors (its exception_class_path).

@@ -27,7 +27,7 @@ event_permanently_failed = Signal()  # ...and it raised for the last time; the r
 # The relay (outbox_listen / events_relay) ran the function...
 event_published_by_events_relay = Signal()
 event_failed_to_publish_by_events_relay = Signal()
-event_permanently_failed_by_events_relay = Signal()  # dead: last attempt, or unregistered
+event_permanently_failed_by_events_relay = Signal()  # dead: last attempt, or invalid
 
 
 def signal_for(outcome: str, *, by_relay: bool) -> Signal:

@@ -21,23 +21,26 @@ in enqueue (commit) order, one at a time. Arguments and return values are JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import re
 import traceback
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
-from django.db import connections
+from django.db import connections, transaction
+from django.dispatch import Signal
 from django.tasks import TaskContext, TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import Task, TaskError
 from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
-from django.tasks.signals import task_enqueued
+from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils.json import normalize_json
 
 from pgoutbox import registry
-from pgoutbox.call_runner import RecordsOutcome
+from pgoutbox.call_runner import RecordsOutcome, restore_session
 from pgoutbox.errors import TASK_ABANDONED_PATH, RegistryError, SerializationError
 from pgoutbox.policy import Failure
 from pgoutbox.producer import ordering
@@ -46,6 +49,8 @@ from pgoutbox.validation import stream_error
 
 __all__ = ["OutboxTaskBackend"]
 
+logger = logging.getLogger(__name__)
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -53,6 +58,7 @@ _OPTIONS = frozenset({"DATABASE", "KEEP_ORDER_QUEUES"})
 # A NUL as JSON escapes it: \u0000 after an even number of backslashes (the characters
 # backslash-u-0000 in a string are written \\u0000, which is not a NUL).
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+_SIGNAL_NAMES = {task_started: "task_started", task_finished: "task_finished"}
 
 
 class OutboxTaskBackend(BaseTaskBackend):
@@ -175,6 +181,11 @@ def read_result(alias: str, key: str, value: Any) -> TaskResult[..., Any]:
         row = cursor.fetchone()
     if row is None:
         raise TaskResultDoesNotExist(value)
+    return result_of(row)
+
+
+def result_of(row: Sequence[Any]) -> TaskResult[..., Any]:
+    """The ``TaskResult`` of a row of the ``task_result_by_*`` queries' columns."""
     (
         result_id,
         task_path,
@@ -242,22 +253,53 @@ class TaskRunner(RecordsOutcome):
         return self.task.call(*args, **kwargs)
 
     def run(
-        self, event_id: int, args: Sequence[Any], kwargs: Mapping[str, Any], alias: str
+        self,
+        event_id: int,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        alias: str,
+        stored: Sequence[Any] = (),
     ) -> None:
+        """Run the task in the call's transaction and store its return value there. Django's
+        ``task_started`` is sent before it runs, ``task_finished`` once its success is
+        committed (as Django's backends send them, with the result as stored). ``stored``: its
+        result row as the relay leased it (else it is read here)."""
+        if not stored:
+            try:
+                started = read_result(alias, "event_id", event_id)
+            except TaskResultDoesNotExist:
+                stored = (None,)
+        if stored and stored[0] is None:
+            if self.task.takes_context:
+                raise TaskResultDoesNotExist(event_id)
+            # Requeued after event_cleaner removed its FAILED result: it runs, unobserved.
+            self.task.call(*args, **kwargs)
+            restore_session(alias)
+            return
+        if stored:
+            started = result_of(stored)
+        send_task_signal(task_started, started)
         if self.task.takes_context:
-            context: TaskContext[..., Any] = TaskContext(
-                task_result=read_result(alias, "event_id", event_id)
-            )
+            context: TaskContext[..., Any] = TaskContext(task_result=started)
             value = self.task.call(context, *args, **kwargs)
         else:
             value = self.task.call(*args, **kwargs)
+        restore_session(alias)
         encoded = to_json(value, f"return value of task {self.task.module_path}")
         with connections[alias].cursor() as cursor:
             cursor.execute(query("task_succeeded"), {"event_id": event_id, "value": encoded})
+            (finished_at,) = cursor.fetchone()
+        done = dataclasses.replace(
+            started, status=TaskResultStatus.SUCCESSFUL, finished_at=finished_at
+        )
+        object.__setattr__(done, "_return_value", json.loads(encoded))
+        transaction.on_commit(lambda: send_task_signal(task_finished, done), using=alias)
 
     def record_failure(
         self, event_id: int, exc: BaseException, failure: Failure, alias: str
     ) -> None:
+        """Store the attempt's error; a dead task is FAILED, and ``task_finished`` is sent once
+        that is committed (an attempt retried later has not finished)."""
         kind = type(exc)
         params: dict[str, Any] = {
             "event_id": event_id,
@@ -267,6 +309,19 @@ class TaskRunner(RecordsOutcome):
         }
         with connections[alias].cursor() as cursor:
             cursor.execute(query("task_failed"), params)
+        if failure.dead and cursor.rowcount:
+            failed = read_result(alias, "event_id", event_id)
+            transaction.on_commit(lambda: send_task_signal(task_finished, failed), using=alias)
+
+
+def send_task_signal(signal: Signal, task_result: TaskResult[..., Any]) -> None:
+    """Send one of Django's task signals as Django's backends do (sender: the backend's class),
+    robustly: a receiver's error is logged and changes nothing of the task (a raising
+    ``send()`` would fail the task, or lose its committed outcome's bookkeeping)."""
+    try:
+        signal.send_robust(type(task_result.task.get_backend()), task_result=task_result)
+    except BaseException:  # a receiver's SystemExit: send_robust only catches Exception
+        logger.exception("a receiver of %s raised", _SIGNAL_NAMES.get(signal, "a task signal"))
 
 
 def to_json(value: Any, what: str) -> str:

@@ -112,3 +112,29 @@ def traced(token: str) -> None:
 
     context = trace.get_current_span().get_span_context()
     record("traced", (token,), {"trace_id": context.trace_id, "span_id": context.span_id})
+
+
+# The session state a call sees (the relay's Django connection is reused from call to call).
+SESSION_QUERY = (
+    "SELECT current_user::text, current_setting('search_path'), "
+    "current_setting('statement_timeout'), current_setting('TimeZone')"
+)
+
+
+@save_to_outbox_stream("session", overwrite_strategy_with="keep-order")
+def changes_session(statements: list[str]) -> None:
+    from django.db import connection
+
+    record("changes_session", (), {})
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+@save_to_outbox_stream("session", overwrite_strategy_with="keep-order")
+def reports_session() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(SESSION_QUERY)
+        record("reports_session", tuple(cursor.fetchone()), {})

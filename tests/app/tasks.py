@@ -131,3 +131,25 @@ def backend_pid() -> int:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
     return int(pid)
+
+
+@task
+def changes_session(statements: list[str]) -> None:
+    """Runs ``statements`` (SET ...) on its connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+@task
+def reports_session() -> list[str]:
+    """The session state the task sees (see tests.app.outbox.SESSION_QUERY)."""
+    from django.db import connection
+
+    from tests.app.outbox import SESSION_QUERY
+
+    with connection.cursor() as cursor:
+        cursor.execute(SESSION_QUERY)
+        return [str(value) for value in cursor.fetchone()]

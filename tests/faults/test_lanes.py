@@ -187,7 +187,8 @@ class _KillingTransport(MemoryTransport):
         with database.connect() as conn:
             conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'pgoutbox' AND state LIKE 'idle in transaction%'"
+                "WHERE application_name = 'pgoutbox' AND datname = current_database() "
+                "AND state LIKE 'idle in transaction%'"
             )
         if self.confirm:
             return super().publish_batch(messages)

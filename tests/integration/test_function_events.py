@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from pgoutbox import db
+from pgoutbox import db, registry
 from pgoutbox.models import OutboxEvent
 from pgoutbox.transports.memory import MemoryTransport
 from tests.app import outbox
@@ -120,27 +120,36 @@ def test_listener_runs_the_call_when_the_producer_dies_after_commit(
     assert "event_published" not in signal_log.names()
 
 
-def test_unregistered_function_is_dead_lettered_without_importing_it(
-    relay_thread, producer_dies_after_commit, signal_log
+def test_an_unregistered_function_waits_for_a_relay_that_has_it_without_importing_it(
+    relay_thread, producer_dies_after_commit, signal_log, monkeypatch
 ):
+    # A relay deployed without the function's module hands the call back (it was dead-lettered
+    # at once, for a relay with the code to never see it).
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO pgoutbox_event (kind, function, args) VALUES ('call', %s, %s)",
-            ["tests.app.never_imported.run", json.dumps({"args": [], "kwargs": {}})],
+            ["tests.app.never_imported.run", json.dumps({"args": ["later"], "kwargs": {}})],
         )
-    with pgoutbox_settings(PUBLISH_ON_COMMIT_LEASE=0.1):
+    with pgoutbox_settings(PUBLISH_ON_COMMIT_LEASE=0.1, RETRY_BACKOFF_BASE=0.05):
         relay_thread(transport=MemoryTransport(), poll_interval=0.1)
-        dead = wait_until(lambda: OutboxEvent.objects.filter(status="dead").first())
-        assert "is not registered in this process" in dead.last_error
-        assert dead.attempts == 1
+        waiting = wait_until(lambda: OutboxEvent.objects.filter(last_error__isnull=False).first())
+        assert "is not registered in this relay's process" in waiting.last_error
+        assert "it waits for a relay that has it" in waiting.last_error
+        time.sleep(1)  # handed back again and again, never counted, never dead
+        waiting.refresh_from_db()
+        assert (waiting.status, waiting.attempts) == ("pending", 0)
         assert "tests.app.never_imported" not in sys.modules
         assert "PGOUTBOX_NEVER_IMPORTED_WAS_IMPORTED" not in os.environ
         assert "PGOUTBOX_NEVER_IMPORTED_RAN" not in os.environ
-        # The listener keeps going.
-        outbox.notify("after")
+        outbox.notify("after")  # the listener keeps going
         wait_until(lambda: outbox.runs("notify"))
-    [fired] = signal_log.of("event_permanently_failed_by_events_relay")
-    assert fired.sender is None and fired.event_payload == {}
+        # The code arrives (as in a relay deployed with it): the call runs, once.
+        arrived = outbox.notify.original_func
+        monkeypatch.setitem(registry._functions, "tests.app.never_imported.run", arrived)
+        wait_until(lambda: len(outbox.runs("notify")) == 2)
+        wait_until(lambda: not OutboxEvent.objects.exists())
+    assert [run.args for run in outbox.runs("notify")] == [("after",), ("later",)]
+    assert "event_permanently_failed_by_events_relay" not in signal_log.names()
 
 
 def test_failing_function_is_retried_with_backoff_then_dead(relay_thread, signal_log):

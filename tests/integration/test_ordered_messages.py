@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 
 import pgoutbox
 from pgoutbox import db
@@ -24,7 +24,7 @@ from pgoutbox.models import OutboxEvent
 from pgoutbox.relay.ordered_messages import OrderedMessages
 from pgoutbox.relay.store import MessageStore
 from pgoutbox.runner import build_relay
-from pgoutbox.sql import query
+from pgoutbox.sql import migrations_dir, query
 from pgoutbox.transports.amqp import AmqpTransport
 from pgoutbox.transports.base import PublishOutcome
 from pgoutbox.transports.memory import MemoryTransport
@@ -475,3 +475,42 @@ def test_pgoutbox_send_refuses_bad_ordered_arguments_writing_nothing(call, error
     with _sql_session() as conn, pytest.raises(psycopg.Error, match=error):
         conn.execute(f"SELECT {call}")
     assert not OutboxEvent.objects.exists()
+
+
+# -- plain SQL: an ordered message needs a stream (0009) -----------------------------------------
+
+
+def test_a_plain_insert_of_an_ordered_message_without_a_stream_fails_and_writes_nothing():
+    # It was accepted, and published as one stream named '' shared by every such producer.
+    refused = pytest.raises(IntegrityError, match="pgoutbox_ordered_message_needs_a_stream")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO pgoutbox_event (destination, body, ordered) "
+            "VALUES ('/queue/f', 'x', true), ('/queue/f', 'y', false)"
+        )
+    assert not OutboxEvent.objects.exists()
+    with connection.cursor() as cursor:  # keep-order calls may still share the '' stream
+        cursor.execute(
+            "INSERT INTO pgoutbox_event (kind, function, args, ordered) "
+            "VALUES ('call', 'tests.app.outbox.nothing', '{}', true)"
+        )
+    assert OutboxEvent.objects.get().stream == ""
+
+
+def test_migration_0009_names_the_ordered_messages_without_a_stream_it_cannot_keep(
+    empty_database,
+):
+    paths = sorted(p for p in migrations_dir().glob("000[1-8]_*.sql") if ".down." not in p.name)
+    with psycopg.connect(**empty_database, autocommit=True) as conn:
+        for path in paths:
+            conn.execute(path.read_text())
+        conn.execute(
+            "INSERT INTO pgoutbox_event (destination, body, ordered) "
+            "SELECT '/queue/f', 'x', n > 1 FROM generate_series(1, 3) n"
+        )
+        with pytest.raises(psycopg.errors.RaiseException) as raised:
+            conn.execute((migrations_dir() / "0009_task_state_v2.sql").read_text())
+        assert "ordered messages without a stream (ids {2,3}" in str(raised.value)
+        assert "UPDATE pgoutbox_event SET stream" in (raised.value.diag.message_hint or "")
+        conn.execute("UPDATE pgoutbox_event SET stream = 'moved' WHERE ordered")
+        conn.execute((migrations_dir() / "0009_task_state_v2.sql").read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,10 +18,12 @@ from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
 from django.utils import timezone
 
+from pgoutbox import registry
 from pgoutbox.errors import SerializationError
 from pgoutbox.models import OutboxEvent, OutboxTaskResult
+from pgoutbox.producer import ordering
 from pgoutbox.sql import query
-from pgoutbox.tasks import OutboxTaskBackend
+from pgoutbox.tasks import OutboxTaskBackend, TaskRunner
 from pgoutbox.transports.memory import MemoryTransport
 from tests.app import outbox, tasks
 from tests.app.models import Order
@@ -267,35 +270,82 @@ def test_two_listeners_run_each_task_once(relay):
     assert sorted(run.args[0] for run in outbox.runs("add")) == list(range(60))
 
 
-def test_an_unregistered_task_fails_with_a_clear_error(relay):
-    relay()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            query("insert_task"),
-            {
-                "id": "1f0b9a5e-6a61-4a8e-9d5e-0c8e4b3c2a11",
-                "stream": "default",
-                "function": "task:tests.app.never_imported.gone",
-                "payload": '{"args": [], "kwargs": {}}',
-                "run_after": None,
-                "priority": 0,
-                "ordered": False,
-                "task_path": "tests.app.tasks.add",
-                "backend": "default",
-                "queue_name": "default",
-                "args": "[]",
-                "kwargs": "{}",
-            },
+def test_an_unregistered_task_waits_ready_for_a_relay_that_has_it(relay, monkeypatch):
+    # A relay deployed without the task's module hands it back, uncounted: READY, never FAILED
+    # by that relay (system check W001 names it meanwhile).
+    result_id = "1f0b9a5e-6a61-4a8e-9d5e-0c8e4b3c2a11"
+    with pgoutbox_settings(RETRY_BACKOFF_BASE=0.05):
+        relay(poll_interval=0.05)  # a handed-back call is found again by the poll
+        with connection.cursor() as cursor:
+            cursor.execute(
+                query("insert_task"),
+                {
+                    "id": result_id,
+                    "stream": "default",
+                    "function": "task:tests.app.never_imported.gone",
+                    "payload": '{"args": [4, 5], "kwargs": {}}',
+                    "run_after": None,
+                    "priority": 0,
+                    "ordered": False,
+                    "task_path": "tests.app.tasks.add",
+                    "backend": "default",
+                    "queue_name": "default",
+                    "args": "[4, 5]",
+                    "kwargs": "{}",
+                },
+            )
+        event = wait_until(lambda: OutboxEvent.objects.filter(last_error__isnull=False).first())
+        assert "'tests.app.never_imported.gone' is not registered" in event.last_error
+        time.sleep(1)  # handed back again and again
+        waiting = tasks.add.get_result(result_id)
+        assert (waiting.status, waiting.attempts, waiting.errors) == ("READY", 0, [])
+        assert OutboxEvent.objects.get().status == "pending"
+        assert not outbox.runs()
+        # The code arrives (as in a relay deployed with it): the task runs.
+        monkeypatch.setitem(
+            registry._functions, "task:tests.app.never_imported.gone", TaskRunner(tasks.add)
         )
-    result = wait_until(
-        lambda: (
-            (r := tasks.add.get_result("1f0b9a5e-6a61-4a8e-9d5e-0c8e4b3c2a11")).is_finished and r
+        done = finished(tasks.add.get_result(result_id))
+    assert (done.status, done.return_value, done.attempts) == ("SUCCESSFUL", 9, 1)
+    assert "tests.app.never_imported" not in sys.modules
+
+
+def test_an_unregistered_head_of_a_keep_order_queue_holds_it_until_a_relay_has_it(
+    relay, monkeypatch
+):
+    with pgoutbox_settings(RETRY_BACKOFF_BASE=0.05):
+        relay(poll_interval=0.05)
+        with transaction.atomic(), connection.cursor() as cursor:
+            ordering.lock_stream(cursor, "ordered", connection)
+            cursor.execute(
+                query("insert_task"),
+                {
+                    "id": "1f0b9a5e-6a61-4a8e-9d5e-0c8e4b3c2a12",
+                    "stream": "ordered",
+                    "function": "task:tests.app.never_imported.first",
+                    "payload": '{"args": [0], "kwargs": {}}',
+                    "run_after": None,
+                    "priority": 0,
+                    "ordered": True,
+                    "task_path": "tests.app.tasks.ordered_step",
+                    "backend": "default",
+                    "queue_name": "ordered",
+                    "args": "[0]",
+                    "kwargs": "{}",
+                },
+            )
+            behind = tasks.ordered_step.enqueue(1)
+        wait_until(lambda: OutboxEvent.objects.filter(last_error__isnull=False).exists())
+        time.sleep(1)
+        assert outbox.runs() == []
+        assert tasks.ordered_step.get_result(behind.id).status == "READY"
+        monkeypatch.setitem(
+            registry._functions,
+            "task:tests.app.never_imported.first",
+            TaskRunner(tasks.ordered_step),
         )
-    )
-    assert result.status == TaskResultStatus.FAILED
-    assert result.errors[-1].exception_class_path == "pgoutbox.errors.TaskAbandoned"
-    assert "'tests.app.never_imported.gone' is not registered" in result.errors[-1].traceback
-    assert not outbox.runs()
+        finished(behind)
+    assert [run.args[0] for run in outbox.runs("ordered_step")] == [0, 1]
 
 
 def test_aenqueue_and_aget_result(relay):
@@ -384,22 +434,6 @@ def test_a_task_whose_session_is_terminated_mid_run_runs_again_and_succeeds(rela
     assert len(tasks.SESSIONS) == 2 and tasks.SESSIONS[0] != tasks.SESSIONS[1]
 
 
-def test_a_task_running_past_its_lease_still_shows_running(relay):
-    # Its relay holds the call row's lock for the whole run: no other relay can take it over,
-    # so the task is still RUNNING however long it takes, not READY again.
-    with pgoutbox_settings(CALL_LEASE=0.2):
-        relay()
-        tasks.GATE.clear()
-        result = tasks.waits_for_gate.enqueue()
-        try:
-            wait_until(lambda: tasks.waits_for_gate.get_result(result.id).status == "RUNNING")
-            time.sleep(0.5)  # past the lease
-            assert tasks.waits_for_gate.get_result(result.id).status == "RUNNING"
-        finally:
-            tasks.GATE.set()
-        assert finished(result).status == TaskResultStatus.SUCCESSFUL
-
-
 def test_tasks_handed_back_unstarted_behind_a_failed_keep_order_head_show_ready(relay):
     # The head fails; the tasks leased with it are handed back without running: READY, with
     # no attempt, however long the head's retry takes.
@@ -410,7 +444,9 @@ def test_tasks_handed_back_unstarted_behind_a_failed_keep_order_head_show_ready(
             behind = [tasks.ordered_step.enqueue(n) for n in range(3)]
         relay()
         wait_until(lambda: tasks.flaky.get_result(failing.id).errors)
+        # They are handed back just after the head's failure commits.
         for result in behind:
+            wait_until(lambda r=result: tasks.ordered_step.get_result(r.id).status == "READY")
             fresh = tasks.ordered_step.get_result(result.id)
             assert (fresh.status, fresh.attempts, fresh.started_at) == ("READY", 0, None)
         assert outbox.runs("ordered_step") == []

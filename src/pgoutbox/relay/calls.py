@@ -6,8 +6,9 @@ statement (one attempt counted; other relays keep off it until the lease runs ou
 by :func:`pgoutbox.call_runner.run_call` in a transaction of its own on the Django alias that
 recorded it, with Django's broken connections recycled around it (a database restart costs one
 attempt, not the process). A failure gets a backoff and dies after ``MAX_ATTEMPTS`` (at once
-for ``NON_RETRYABLE_EXCEPTIONS`` and unregistered functions). A crash re-runs the call after
-its lease.
+for ``NON_RETRYABLE_EXCEPTIONS`` and invalid rows). A crash re-runs the call after its lease.
+A call whose function this process does not register is handed back uncounted: it waits for a
+relay deployed with its module.
 
 Keep-order streams are leased stream by stream from their head, in id order; a failing head
 stops its stream as :mod:`pgoutbox.relay.ordering` decides, and the rest of its lease is
@@ -26,11 +27,11 @@ import psycopg
 from django.db import connections
 
 from pgoutbox import metrics, signals
-from pgoutbox.call_runner import CallResult, describe_lost, run_call
+from pgoutbox.call_runner import NOT_OURS, CallResult, describe_lost, run_call
 from pgoutbox.conf import Settings
 from pgoutbox.errors import DatabaseError
 from pgoutbox.policy import Failure, dies, reconnect_delay, retry_delay
-from pgoutbox.relay.dispatch import to_call
+from pgoutbox.relay.dispatch import NotRegistered, to_call
 from pgoutbox.relay.ordering import head_failure
 from pgoutbox.relay.store import CallStore, EventRow
 
@@ -46,6 +47,10 @@ _BUSY_STREAM_RETRIES = 20
 # How many times (that far apart) a lost call's failure is retried while the row is still
 # locked by the call's own session, which the server is ending.
 _LOST_LOCK_RETRIES = 100
+# A call whose function this relay lacks is looked at again after the backoff of this many
+# failures (8 times RETRY_BACKOFF_BASE): soon after a relay with the code starts, and at a cost
+# that stays small for a backlog of them.
+_NOT_REGISTERED_RETRY_AFTER = 4
 
 
 def recycle_connections() -> None:
@@ -192,6 +197,9 @@ class CallLane:
     def _run(self, row: EventRow, on_failure: Callable[[str, bool], Failure]) -> CallResult:
         assert self.store is not None
         call = to_call(row)
+        if isinstance(call, NotRegistered):
+            self._wait_for_a_relay_with(row, call.reason)
+            return NOT_OURS
         if isinstance(call, str):
             logger.error("dead-lettering call event %s: %s", row.id, call)
             failure = on_failure(call, True)
@@ -212,6 +220,8 @@ class CallLane:
                 on_failure=on_failure,
                 settings=self.settings,
                 trace_headers=row.headers,
+                keep_session=True,
+                stored=row.task_result,
             )
         except Exception as exc:
             # The call's own transaction was lost (its session died): nothing of it committed.
@@ -225,6 +235,14 @@ class CallLane:
         if result.ran:
             self._report(call.function, call.args, result)
         return result
+
+    def _wait_for_a_relay_with(self, row: EventRow, reason: str) -> None:
+        """Hand back a call whose function this process lacks (a relay deployed without its
+        module), its attempt given back, due again after about 8 times RETRY_BACKOFF_BASE: it
+        waits for a relay that has it (system check W001 names it), never dies of it."""
+        assert self.store is not None
+        logger.warning("call event %s handed back: %s", row.id, reason)
+        self.store.hand_back(row, retry_delay(_NOT_REGISTERED_RETRY_AFTER, self.settings), reason)
 
     def _bury(self, row: EventRow) -> None:
         """A call leased more than ``MAX_ATTEMPTS`` times with no outcome recorded: each run

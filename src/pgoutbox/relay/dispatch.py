@@ -44,8 +44,17 @@ class Call:
     kwargs: dict[str, Any]
 
 
-def to_call(row: EventRow) -> Call | str:
-    """Return the :class:`Call` for a row, or the reason it can never run.
+@dataclass(frozen=True)
+class NotRegistered:
+    """A call whose function this process did not register (a relay deployed without its
+    module): it waits for a relay that has it, never dead-lettered for that."""
+
+    reason: str
+
+
+def to_call(row: EventRow) -> Call | NotRegistered | str:
+    """Return the :class:`Call` for a row, :class:`NotRegistered`, or the reason it can never
+    run.
 
     The function is looked up in this process's registry only: a name nobody registered is
     refused without importing anything it names.
@@ -54,17 +63,19 @@ def to_call(row: EventRow) -> Call | str:
         return "call event without a function"
     function = registry.lookup(row.function)
     if function is None and row.function.startswith(registry.TASK_PREFIX):
-        return (
+        return NotRegistered(
             f"task {row.function.removeprefix(registry.TASK_PREFIX)!r} is not registered in "
-            "this process: define it with @task (backend pgoutbox.tasks.OutboxTaskBackend) in "
-            "an app's tasks module or a module of PGOUTBOX['FUNCTION_MODULES']; nothing was "
-            "imported"
+            "this relay's process: define it with @task (backend "
+            "pgoutbox.tasks.OutboxTaskBackend) in an app's tasks module or a module of "
+            "PGOUTBOX['FUNCTION_MODULES']; nothing was imported, it waits for a relay that "
+            "has it"
         )
     if function is None:
-        return (
-            f"function {row.function!r} is not registered in this process: decorate it with "
-            "@save_to_outbox and import its module at start-up (an app's outbox module or "
-            "PGOUTBOX['FUNCTION_MODULES']); nothing was imported"
+        return NotRegistered(
+            f"function {row.function!r} is not registered in this relay's process: decorate "
+            "it with @save_to_outbox and import its module at start-up (an app's outbox "
+            "module or PGOUTBOX['FUNCTION_MODULES']); nothing was imported, it waits for a "
+            "relay that has it"
         )
     payload = row.args
     if (

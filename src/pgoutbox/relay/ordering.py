@@ -20,11 +20,11 @@ def head_failure(
     """Return the failure to record for a keep-order stream's head and whether the stream goes on.
 
     ``attempts`` counts this failure. ``block`` (jaiminho's behaviour): the head is retried
-    with backoff for ever, never dead, and everything behind it waits; even an unregistered
-    function blocks (deploy the listener that knows it). ``dead-letter-and-continue``: the
-    head is dead after ``max_attempts`` failures (at once when ``final``) and the stream goes
-    on with the next event. Ordered messages follow the same rule: a broker's refusal is a
-    failure, an invalid row a ``final`` one.
+    with backoff for ever, never dead, and everything behind it waits (an unregistered
+    function is no failure: it waits, uncounted, for a relay that knows it).
+    ``dead-letter-and-continue``: the head is dead after ``max_attempts`` failures (at once
+    when ``final``) and the stream goes on with the next event. Ordered messages follow the
+    same rule: a broker's refusal is a failure, an invalid row a ``final`` one.
     """
     if policy == "block":
         return Failure(event_id, error, delay, dead=False, bump=bump), False

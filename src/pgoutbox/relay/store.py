@@ -20,9 +20,9 @@ from typing import Any
 
 import psycopg
 from psycopg import pq
-from psycopg.rows import class_row
 
 from pgoutbox.db import translate_errors
+from pgoutbox.errors import TASK_ABANDONED_PATH
 from pgoutbox.policy import Failure, failure_params
 from pgoutbox.registry import TASK_PREFIX
 from pgoutbox.sql import query
@@ -49,6 +49,8 @@ class EventRow:
     lease: datetime.datetime | None = None
     created_at: datetime.datetime | None = None  # messages: for the commit-to-publish metric
     priority: int = 0  # calls: leased highest first (Django tasks' priority)
+    # A leased Django task: its result row as leased (the columns of task_result_by_event_id).
+    task_result: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,28 @@ def claim_stream_run(
     return rows
 
 
+def _leased_row(columns: Sequence[Any]) -> EventRow:
+    """A row of ``lease_calls``: the leased call's 12 columns, whether it is a Django task,
+    then that task's result row as leased (the columns of ``task_result_by_event_id``)."""
+    (id_, stream, kind, destination, body, headers, message_id, attempts, function, args,
+     lease, priority, is_task, *result) = columns  # fmt: skip
+    return EventRow(
+        id_,
+        stream,
+        kind,
+        destination,
+        body,
+        headers,
+        message_id,
+        attempts,
+        function,
+        args,
+        lease=lease,
+        priority=priority,
+        task_result=tuple(result) if is_task else (),
+    )
+
+
 def _lease_params(
     streams: Sequence[str], limit: int, lease: float, ids: list[int] | None
 ) -> dict[str, Any]:
@@ -181,6 +205,7 @@ def _lease_params(
         "lease": lease,
         "ids": ids,
         "task_prefix": TASK_PREFIX,
+        "abandoned": TASK_ABANDONED_PATH,
     }
 
 
@@ -195,9 +220,10 @@ class CallStore:
     def lease_calls(self, streams: Sequence[str], limit: int, lease: float) -> list[EventRow]:
         """Lease up to ``limit`` due calls (not keep-order), highest priority first, then
         oldest; the Django tasks among them show RUNNING (pgoutbox.tasks) at once."""
-        with translate_errors(), self.conn.cursor(row_factory=class_row(EventRow)) as cur:
+        with translate_errors(), self.conn.cursor() as cur:
             cur.execute(query("lease_calls"), _lease_params(streams, limit, lease, None))
-            return sorted(cur.fetchall(), key=lambda row: (-row.priority, row.id))
+            rows = [_leased_row(r) for r in cur.fetchall()]
+        return sorted(rows, key=lambda row: (-row.priority, row.id))
 
     def ordered_streams(self, streams: Sequence[str]) -> list[str]:
         """Keep-order streams whose head is due."""
@@ -223,11 +249,8 @@ class CallStore:
             cur.execute(
                 query("lease_calls"), _lease_params((), len(rows), lease, [r.id for r in rows])
             )
-            leases = {leased[0]: leased[10] for leased in cur.fetchall()}
-        return [
-            EventRow(**{**row.__dict__, "attempts": row.attempts + 1, "lease": leases[row.id]})
-            for row in rows
-        ]
+            leased = {r.id: r for r in map(_leased_row, cur.fetchall())}
+        return [leased[row.id] for row in rows]
 
     def release(self, rows: Sequence[EventRow]) -> None:
         """Hand back leased rows that were not run: due again, their attempt given back."""
@@ -239,10 +262,34 @@ class CallStore:
                 {"ids": [r.id for r in rows], "leases": [r.lease for r in rows]},
             )
 
+    def hand_back(self, row: EventRow, delay: float, reason: str) -> None:
+        """Hand back a leased call this relay cannot run: its attempt given back (a Django task
+        READY again), due after ``delay`` seconds, ``reason`` its last error."""
+        with translate_errors(), self.conn.transaction():
+            self.conn.execute(query("release_leases"), {"ids": [row.id], "leases": [row.lease]})
+            self.conn.execute(
+                query("postpone_released_call"), {"id": row.id, "delay": delay, "error": reason}
+            )
+
     def record_failures(self, failures: Sequence[Failure]) -> int:
-        """Record failures of calls whose own transaction was lost (their session died);
-        return how many rows were written (rows another session still locks are skipped)."""
+        """Record failures the calls lane writes itself (a call whose own transaction was lost,
+        one that cannot run, one buried after its relays died), with the error in the results
+        of the Django tasks among them; return how many rows were written (rows another
+        session still locks are skipped)."""
         if not failures:
             return 0
-        with translate_errors():
-            return self.conn.execute(query("record_failures"), failure_params(failures)).rowcount
+        with translate_errors(), self.conn.transaction():
+            params = failure_params(failures)
+            recorded = {id_ for (id_,) in self.conn.execute(query("record_failures"), params)}
+            lost = [f for f in failures if f.event_id in recorded]
+            if lost:  # Django tasks among them: their results say so too
+                self.conn.execute(
+                    query("task_attempts_lost"),
+                    {
+                        "ids": [f.event_id for f in lost],
+                        "errors": [f.error for f in lost],
+                        "deads": [f.dead for f in lost],
+                        "abandoned": TASK_ABANDONED_PATH,
+                    },
+                )
+            return len(recorded)

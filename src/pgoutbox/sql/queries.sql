@@ -64,6 +64,7 @@ WHERE e.id = f.id
   AND e.status = 'pending'
   AND e.id IN (SELECT id FROM pgoutbox_event
                WHERE id = ANY(%(ids)s::bigint[]) FOR UPDATE SKIP LOCKED)
+RETURNING e.id
 
 -- name: heartbeat
 SELECT pg_notification_queue_usage()
@@ -304,8 +305,15 @@ WITH due AS (
     RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers,
               e.message_id, e.attempts, e.function, e.args, e.available_at AS lease, e.priority
 ), started AS (
+    -- One still RUNNING was lost with its previous lease (no outcome was recorded): that
+    -- attempt's error is stored first.
     UPDATE pgoutbox_task_result
     SET status = 'RUNNING',
+        errors = CASE WHEN status = 'RUNNING'
+                      THEN errors || jsonb_build_array(jsonb_build_object(
+                          'exception_class_path', %(abandoned)s::text,
+                          'traceback', pgoutbox_task_lost_error_v1()))
+                      ELSE errors END,
         started_at = coalesce(started_at, clock_timestamp()),
         last_attempted_at = clock_timestamp(),
         finished_at = NULL,
@@ -313,8 +321,19 @@ WITH due AS (
             coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
     WHERE event_id IN (SELECT id FROM leased WHERE starts_with(function, %(task_prefix)s))
       AND status <> 'SUCCESSFUL'
+    -- What the task's run reads as its result (task_started, its context): as leased, the
+    -- columns of task_result_by_event_id.
+    RETURNING event_id, id, task_path, backend, queue_name, priority, run_after, args, kwargs,
+              status, enqueued_at, started_at, last_attempted_at, finished_at, return_value,
+              errors, worker_ids
 )
-SELECT * FROM leased
+-- The leased row's 12 columns, then its task's result (NULLs for other calls).
+SELECT leased.*, started.event_id IS NOT NULL AS is_task, started.id, started.task_path,
+       started.backend, started.queue_name, started.priority, started.run_after, started.args,
+       started.kwargs, started.status, started.enqueued_at, started.started_at,
+       started.last_attempted_at, started.finished_at, started.return_value, started.errors,
+       started.worker_ids, NULL
+FROM leased LEFT JOIN started ON started.event_id = leased.id
 
 -- name: release_leases
 -- Leased calls that were not run (their keep-order head failed first): due again, their
@@ -335,6 +354,13 @@ SET status = 'READY',
 FROM released
 WHERE r.event_id = released.id AND r.status = 'RUNNING'
 
+-- name: postpone_released_call
+-- After release_leases in the same transaction (which made it due now(): a row another relay
+-- leased since is due later and left alone): due after a delay, with the reason.
+UPDATE pgoutbox_event
+SET available_at = clock_timestamp() + make_interval(secs => %(delay)s), last_error = %(error)s
+WHERE id = %(id)s AND status = 'pending' AND available_at <= now()
+
 -- name: lock_leased_call
 -- Run only while the lease is still this relay's: another relay may have taken it over.
 SELECT id FROM pgoutbox_event
@@ -351,6 +377,33 @@ SELECT set_config('idle_in_transaction_session_timeout', %(idle_ms)s, false),
        set_config('tcp_keepalives_idle', '20', false),
        set_config('tcp_keepalives_interval', '5', false),
        set_config('tcp_keepalives_count', '4', false)
+
+-- name: session_settings
+-- The session settings a call may change with SET and the next call on the connection (or
+-- the call's own bookkeeping) would inherit, one column each, named after the setting: read
+-- before the first call on a connection and after each call (constant SQL: as cheap as
+-- SELECT 1), set back when they differ (session_authorization first: it resets the role).
+SELECT current_setting('session_authorization') AS session_authorization,
+       current_setting('role') AS role,
+       current_setting('search_path') AS search_path,
+       current_setting('statement_timeout') AS statement_timeout,
+       current_setting('lock_timeout') AS lock_timeout,
+       current_setting('idle_in_transaction_session_timeout')
+           AS idle_in_transaction_session_timeout,
+       current_setting('default_transaction_isolation') AS default_transaction_isolation,
+       current_setting('default_transaction_read_only') AS default_transaction_read_only,
+       current_setting('TimeZone') AS "TimeZone",
+       current_setting('DateStyle') AS "DateStyle",
+       current_setting('IntervalStyle') AS "IntervalStyle",
+       current_setting('synchronous_commit') AS synchronous_commit,
+       current_setting('work_mem') AS work_mem
+
+-- name: restore_session_settings
+-- Those that differ, set back (in order) in the call's transaction; returns the names it set.
+SELECT name, set_config(name, value, false)
+FROM unnest(%(names)s::text[], %(values)s::text[]) WITH ORDINALITY AS s(name, value, n)
+WHERE current_setting(name) IS DISTINCT FROM value
+ORDER BY n
 
 -- name: insert_received
 -- payload.save(): the consumer's inbox row, in the callback's transaction. No row back means

@@ -29,27 +29,22 @@ SELECT result.enqueued_at,
 FROM result
 
 -- name: task_result_by_id
--- The view shows a task whose lease ran out READY (its relay died: due again). A task still
--- running past its lease is not: its relay holds the call row's lock, so no other relay can
--- take it over; while the session that leased it (the last worker id, address/pid) is alive,
--- it is RUNNING.
-SELECT s.id, s.task_path, s.backend, s.queue_name, s.priority, s.run_after, s.args, s.kwargs,
-       CASE WHEN s.status = 'READY' AND r.status = 'RUNNING' AND EXISTS (
-                SELECT FROM pg_stat_activity a
-                WHERE a.pid::text = split_part(s.worker_ids ->> -1, '/', 2))
-            THEN 'RUNNING' ELSE s.status END,
-       s.enqueued_at, s.started_at, s.last_attempted_at, s.finished_at, s.return_value,
-       s.errors, s.worker_ids, s.lost_error
-FROM pgoutbox_task_state_v1 s
-JOIN pgoutbox_task_result r ON r.id = s.id
-WHERE s.id = %(id)s
-
--- name: task_result_by_event_id
--- A task that takes its context reads its result as leased (its attempt counted).
+-- get_result(): the task's state as the view gives it (outbox_status and the admin read the
+-- same), with the error of an attempt its relay lost.
 SELECT id, task_path, backend, queue_name, priority, run_after, args, kwargs, status,
        enqueued_at, started_at, last_attempted_at, finished_at, return_value, errors,
        worker_ids, lost_error
-FROM pgoutbox_task_state_v1
+FROM pgoutbox_task_state_v2
+WHERE id = %(id)s
+
+-- name: task_result_by_event_id
+-- In the task's own transaction, which holds its call row: the result as stored is what it
+-- is (RUNNING, its attempt counted; FAILED once its death is stored), no relay lost it. Read
+-- from the table (planning the view would cost more than the read).
+SELECT id, task_path, backend, queue_name, priority, run_after, args, kwargs, status,
+       enqueued_at, started_at, last_attempted_at, finished_at, return_value, errors,
+       worker_ids, NULL
+FROM pgoutbox_task_result
 WHERE event_id = %(event_id)s
 
 -- name: task_succeeded
@@ -57,6 +52,7 @@ WHERE event_id = %(event_id)s
 UPDATE pgoutbox_task_result
 SET status = 'SUCCESSFUL', return_value = %(value)s::jsonb, finished_at = clock_timestamp()
 WHERE event_id = %(event_id)s
+RETURNING finished_at
 
 -- name: task_failed
 -- In the task's own transaction, after its writes were rolled back: one error more, READY
@@ -69,6 +65,22 @@ SET errors = errors || jsonb_build_array(jsonb_build_object(
     finished_at = CASE WHEN %(dead)s THEN clock_timestamp() END
 WHERE event_id = %(event_id)s
 
+-- name: task_attempts_lost
+-- Failures the calls lane recorded on its own connection (the task's transaction was lost, its
+-- relays died each time, it cannot run here): its result gets the error too, READY again or
+-- FAILED, as after a failed run.
+UPDATE pgoutbox_task_result AS r
+SET errors = r.errors || jsonb_build_array(jsonb_build_object(
+        'exception_class_path', %(abandoned)s::text, 'traceback', f.error)),
+    status = CASE WHEN f.dead THEN 'FAILED' ELSE 'READY' END,
+    finished_at = CASE WHEN f.dead THEN clock_timestamp() END
+FROM unnest(%(ids)s::bigint[], %(errors)s::text[], %(deads)s::boolean[]) AS f(id, error, dead)
+WHERE r.event_id = f.id AND r.status = 'RUNNING'
+
+-- name: task_state_of_result
+-- The admin's status of a result (a subquery of its list; pgoutbox_task_result unaliased).
+SELECT s.status FROM pgoutbox_task_state_v2 s WHERE s.id = pgoutbox_task_result.id
+
 -- name: delete_task_results_before
 -- event_cleaner: finished results older than TASK_RESULT_RETENTION; never unfinished ones.
 DELETE FROM pgoutbox_task_result
@@ -77,4 +89,4 @@ WHERE status IN ('SUCCESSFUL', 'FAILED')
 
 -- name: task_status_counts
 -- outbox_status: task results per status.
-SELECT status, count(*) FROM pgoutbox_task_state_v1 GROUP BY status ORDER BY status
+SELECT status, count(*) FROM pgoutbox_task_state_v2 GROUP BY status ORDER BY status
