@@ -9,6 +9,7 @@ from psycopg import pq
 import pgoutbox
 from pgoutbox import db
 from pgoutbox.conf import get_settings
+from pgoutbox.errors import DatabaseError
 from pgoutbox.models import OutboxEvent
 from pgoutbox.policy import Failure
 from pgoutbox.relay.store import MessageStore
@@ -75,3 +76,14 @@ def test_the_claim_stays_prepared_after_failures_and_an_empty_claim(store):
     [row] = store.claim_batch([], 10, settings.max_batch_bytes).rows
     assert bytes(row.body) == b"after the rollback"
     store.abandon_batch()
+
+
+def test_a_session_that_lost_its_prepared_claim_is_told_it_goes_through_a_pooler(store):
+    # Through PgBouncer in transaction mode, the claim may reach a server session where it was
+    # never prepared: what that looks like, made certain here by deallocating it.
+    pgoutbox.send("/queue/x", "body")
+    store.conn.execute("DEALLOCATE pgoutbox_claim_batch")
+    with pytest.raises(DatabaseError, match=r"RELAY_CONNECTIONS"):
+        store.claim_batch([], 10, get_settings().max_batch_bytes)
+    store.abandon_batch()
+    assert OutboxEvent.objects.get().attempts == 0  # nothing claimed, nothing counted

@@ -22,7 +22,7 @@ import psycopg
 from psycopg import pq
 
 from pgoutbox.db import translate_errors
-from pgoutbox.errors import TASK_ABANDONED_PATH
+from pgoutbox.errors import TASK_ABANDONED_PATH, DatabaseError
 from pgoutbox.policy import Failure, failure_params
 from pgoutbox.registry import TASK_PREFIX
 from pgoutbox.sql import query
@@ -77,6 +77,15 @@ _ROW_FIELDS = (
 )
 
 
+# The claim is prepared once per session (SQL PREPARE); a session that loses it goes through a
+# transaction pooler, where each statement may reach another server session.
+_LOST_CLAIM = (
+    "the relay's session lost its prepared claim (pgoutbox_claim_batch): it goes through a "
+    "connection pooler in transaction mode; give the relay a direct connection to PostgreSQL "
+    "with PGOUTBOX['RELAY_CONNECTIONS']"
+)
+
+
 class MessageStore:
     """Claims, deletes and reschedules messages on one connection of its own.
 
@@ -115,7 +124,10 @@ class MessageStore:
                 params = {"streams": list(streams), "limit": limit, "max_bytes": max_bytes}
                 bound = psycopg.ClientCursor(self.conn).mogrify(query("claim_batch"), params)
                 statement = self._claims[key] = bound.encode()
-            cur = self.conn.execute(statement)  # no parameters: one simple query
+            try:
+                cur = self.conn.execute(statement)  # no parameters: one simple query
+            except psycopg.errors.InvalidSqlStatementName as exc:
+                raise DatabaseError(_LOST_CLAIM) from exc
             cur.nextset()  # past BEGIN's result
             fetched = cur.fetchall()
         # claim_batch's columns: EventRow's first ten fields, created_at, the count.
