@@ -105,7 +105,7 @@ def _check_alias(alias: str) -> list[checks.CheckMessage]:
             checks.Error(
                 f"the NOTIFY trigger on pgoutbox_event is {schema.trigger} on {alias!r}: "
                 "events are only found by polling",
-                hint="ALTER TABLE pgoutbox_event ENABLE TRIGGER pgoutbox_notify_v2, or migrate "
+                hint="ALTER TABLE pgoutbox_event ENABLE TRIGGER pgoutbox_notify_v3, or migrate "
                 "pgoutbox again (manage.py migrate pgoutbox zero && manage.py migrate pgoutbox)",
                 id="pgoutbox.E001",
             )

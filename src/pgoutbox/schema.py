@@ -16,10 +16,10 @@ from typing import Any
 
 from pgoutbox.sql import migrations_dir, query
 
-CURRENT_TRIGGER = "pgoutbox_notify_v2"
+CURRENT_TRIGGER = "pgoutbox_notify_v3"
 CURRENT_FUNCTIONS = (
     "pgoutbox_channel_v1",
-    "pgoutbox_notify_v2",
+    "pgoutbox_notify_v3",
     "pgoutbox_relay_busy_v2",
     "pgoutbox_relay_idle_v2",
     "pgoutbox_body_v1",

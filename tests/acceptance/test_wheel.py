@@ -62,4 +62,4 @@ def test_wheel_installs_and_migrates_an_empty_database(tmp_path, empty_database)
         triggers = conn.execute(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'pgoutbox_event'::regclass ORDER BY 1"
         ).fetchall()
-    assert triggers == [("pgoutbox_body_v1",), ("pgoutbox_notify_v2",)]
+    assert triggers == [("pgoutbox_body_v1",), ("pgoutbox_notify_v3",)]

@@ -48,7 +48,7 @@ def test_a_migrated_database_passes_every_check():
 
 
 def test_database_checks_run_only_with_databases():
-    _sql("ALTER TABLE pgoutbox_event DISABLE TRIGGER pgoutbox_notify_v2")
+    _sql("ALTER TABLE pgoutbox_event DISABLE TRIGGER pgoutbox_notify_v3")
     assert _ids() == []  # plain "manage.py check": no database access
     assert _ids(databases=["default"]) == ["pgoutbox.E001"]
     with pytest.raises(SystemCheckError, match=r"pgoutbox\.E001.*trigger.*is disabled"):
@@ -63,7 +63,7 @@ def _forget_latest_migration() -> str:
 
 
 def test_migrate_is_not_stopped_by_the_schema_it_fixes():
-    _sql("ALTER TABLE pgoutbox_event DISABLE TRIGGER pgoutbox_notify_v2")
+    _sql("ALTER TABLE pgoutbox_event DISABLE TRIGGER pgoutbox_notify_v3")
     latest = _forget_latest_migration()
     # Its objects go too: migrating back must not trip over objects of a later migration.
     down = schema.migrations_dir() / f"{latest}.down.sql"
@@ -75,7 +75,7 @@ def test_migrate_is_not_stopped_by_the_schema_it_fixes():
 
 
 def test_missing_trigger_is_e001():
-    _sql("DROP TRIGGER pgoutbox_notify_v2 ON pgoutbox_event")
+    _sql("DROP TRIGGER pgoutbox_notify_v3 ON pgoutbox_event")
     assert _ids(databases=["default"]) == ["pgoutbox.E001"]
     assert "is missing" in _messages("pgoutbox.E001")[0]
     assert _status_json()["trigger"] == "missing"
@@ -95,23 +95,23 @@ def test_a_function_edited_by_hand_is_outdated():
 
 
 def test_a_function_installed_from_other_sql_is_outdated():
-    _sql("COMMENT ON FUNCTION pgoutbox_notify_v2() IS 'pgoutbox sha256:0123'")
+    _sql("COMMENT ON FUNCTION pgoutbox_notify_v3() IS 'pgoutbox sha256:0123'")
     [message] = _messages("pgoutbox.E002")
-    assert "pgoutbox_notify_v2() was installed from other SQL" in message
-    _sql("COMMENT ON FUNCTION pgoutbox_notify_v2() IS NULL")
+    assert "pgoutbox_notify_v3() was installed from other SQL" in message
+    _sql("COMMENT ON FUNCTION pgoutbox_notify_v3() IS NULL")
     assert "installed from other SQL (comment None)" in _messages("pgoutbox.E002")[0]
 
 
 def test_an_older_trigger_version_is_outdated_not_missing():
-    _sql("DROP TRIGGER pgoutbox_notify_v2 ON pgoutbox_event")
+    _sql("DROP TRIGGER pgoutbox_notify_v3 ON pgoutbox_event")
     _sql(
-        "CREATE TRIGGER pgoutbox_notify_v1 AFTER INSERT ON pgoutbox_event "
+        "CREATE TRIGGER pgoutbox_notify_v2 AFTER INSERT ON pgoutbox_event "
         "REFERENCING NEW TABLE AS pgoutbox_new_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION pgoutbox_notify_v1()"
+        "FOR EACH STATEMENT EXECUTE FUNCTION pgoutbox_notify_v2()"
     )
     assert _ids(databases=["default"]) == ["pgoutbox.E002"]
     assert (
-        "pgoutbox_notify_v1 is installed instead of pgoutbox_notify_v2"
+        "pgoutbox_notify_v2 is installed instead of pgoutbox_notify_v3"
         in _messages("pgoutbox.E002")[0]
     )
     assert _status_json()["trigger"] == "outdated"

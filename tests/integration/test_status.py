@@ -63,7 +63,7 @@ def test_status_reports_backlog_dead_events_and_the_trigger():
 
 def test_status_sees_a_disabled_trigger_and_the_notify_mode():
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE pgoutbox_event DISABLE TRIGGER pgoutbox_notify_v2")
+        cursor.execute("ALTER TABLE pgoutbox_event DISABLE TRIGGER pgoutbox_notify_v3")
         cursor.execute("SET pgoutbox.notify = 'off'")
     try:
         status = _status()
@@ -71,7 +71,7 @@ def test_status_sees_a_disabled_trigger_and_the_notify_mode():
         assert status["healthy"] is False
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE pgoutbox_event ENABLE TRIGGER pgoutbox_notify_v2")
+            cursor.execute("ALTER TABLE pgoutbox_event ENABLE TRIGGER pgoutbox_notify_v3")
             cursor.execute("RESET pgoutbox.notify")
     assert _status("--without-relay")["healthy"] is True
     call_command("outbox_status", "--fail-unhealthy", "--without-relay", stdout=io.StringIO())

@@ -485,3 +485,33 @@ def test_a_dead_tasks_event_purged_in_the_admin_leaves_its_result_failed(relay, 
         assert purged.finished_at is not None
         assert purged.errors[-1].exception_class_path == "pgoutbox.errors.TaskAbandoned"
         assert "transaction lost" in purged.errors[-1].traceback
+
+
+@pytest.mark.parametrize("queue", ["default", "ordered"])
+def test_a_task_is_leased_and_shown_running_in_one_round_trip(queue):
+    """The lease and RUNNING are one statement: a task starts one round trip after its
+    relay wakes for it, not two (the keep-order path leases in the same statement too)."""
+    from pgoutbox import db
+    from pgoutbox.conf import get_settings
+    from pgoutbox.relay.store import CallStore
+    from tests.support.round_trips import round_trips
+
+    task = tasks.add if queue == "default" else tasks.ordered_step
+    result = task.enqueue(2, 3) if queue == "default" else task.enqueue(1)
+    store = CallStore(db.connect(db.connection_params("default"), autocommit=True))
+    try:
+        streams = store.ordered_streams([])
+        assert streams == ([] if queue == "default" else ["ordered"])
+        with round_trips(store.conn) as counted:
+            if queue == "default":
+                rows = store.lease_calls([], 10, get_settings().call_lease)
+            else:
+                rows = store.lease_ordered(streams[0], 10, get_settings().call_lease) or []
+        assert [r.attempts for r in rows] == [1] and rows[0].lease is not None
+        running = task.get_result(result.id)
+        assert running.status == TaskResultStatus.RUNNING and running.attempts == 1
+        # The lease alone: one statement; a keep-order stream's: one transaction of five
+        # round trips (BEGIN, its lock, its claim, the lease with RUNNING, COMMIT).
+        assert counted == ([1] if queue == "default" else [5])
+    finally:
+        store.conn.close()

@@ -65,6 +65,34 @@ def test_rows_inserted_with_plain_sql_get_every_default_and_a_notification(liste
     assert _collect(listen_conn) == Counter({(CATCH_ALL_CHANNEL, ""): 1})
 
 
+@pytest.mark.parametrize("notify", ["on", "adaptive"])
+def test_call_rows_notify_no_message_channel_and_a_mixed_statement_only_its_messages(
+    listen_conn, notify
+):
+    """The message lane never claims calls, so the trigger (version 3) wakes it for message
+    rows only; calls and tasks wake the calls lane on their own channel."""
+    _listen(listen_conn, CATCH_ALL_CHANNEL, stream_channel("calls"), stream_channel("mixed"))
+    insert = (
+        "INSERT INTO pgoutbox_event (stream, kind, destination, body, function, args) "
+        "VALUES (%s, 'call', NULL, NULL, 'f', '{}'::jsonb)"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('pgoutbox.notify', %s, true)", [notify])
+        cursor.execute(insert, ["calls"])
+    assert _collect(listen_conn) == Counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('pgoutbox.notify', %s, true)", [notify])
+        cursor.execute(
+            "INSERT INTO pgoutbox_event (stream, kind, destination, body, function, args) "
+            "VALUES ('calls', 'call', NULL, NULL, 'f', '{}'::jsonb), "
+            "('mixed', 'message', '/queue/x', 'm', NULL, NULL)"
+        )
+    assert _collect(listen_conn) == Counter(
+        {(CATCH_ALL_CHANNEL, "mixed"): 1, (stream_channel("mixed"), ""): 1}
+    )
+    assert OutboxEvent.objects.filter(kind="call").count() == 2
+
+
 def test_notify_off_sends_nothing(listen_conn):
     _listen(listen_conn, CATCH_ALL_CHANNEL)
     with transaction.atomic(), connection.cursor() as cursor:

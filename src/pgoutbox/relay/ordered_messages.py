@@ -113,6 +113,7 @@ class OrderedMessages:
         store = self.lane.store
         if store is None:
             raise RuntimeError("the message lane has no store; open the relay first")
+        store.begin()
         runs, busy = self._claim(store.conn)
         self._note_busy(busy)
         if not runs:

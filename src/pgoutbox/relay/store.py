@@ -12,7 +12,6 @@ runs in a transaction of its own, and hands it back when this relay dies.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import uuid
 from collections.abc import Iterable, Sequence
@@ -20,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg import pq
 
 from pgoutbox.db import translate_errors
-from pgoutbox.errors import TASK_ABANDONED_PATH
+from pgoutbox.errors import TASK_ABANDONED_PATH, DatabaseError
 from pgoutbox.policy import Failure, failure_params
 from pgoutbox.registry import TASK_PREFIX
 from pgoutbox.sql import query
@@ -78,20 +77,58 @@ _ROW_FIELDS = (
 )
 
 
+# The claim is prepared once per session (SQL PREPARE); a session that loses it goes through a
+# transaction pooler, where each statement may reach another server session.
+_LOST_CLAIM = (
+    "the relay's session lost its prepared claim (pgoutbox_claim_batch): it goes through a "
+    "connection pooler in transaction mode; give the relay a direct connection to PostgreSQL "
+    "with PGOUTBOX['RELAY_CONNECTIONS']"
+)
+
+
 class MessageStore:
-    """Claims, deletes and reschedules messages on one non-autocommit connection."""
+    """Claims, deletes and reschedules messages on one connection of its own.
+
+    The session runs in autocommit mode with explicit transactions, so that a batch's
+    transaction begins with its claim and ends with its delete in one round trip each (four
+    with a driver-managed transaction: BEGIN, claim, delete, COMMIT).
+    """
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        with translate_errors():
+            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                conn.rollback()
+            conn.autocommit = True
+            # psycopg's own prepared statements are off here: on every ROLLBACK (an empty
+            # claim) it would DEALLOCATE ALL of them, the claim's included.
+            conn.prepare_threshold = None
+            conn.execute(query("prepare_claim_batch"))
         self.conn = conn
+        self._claims: dict[tuple[tuple[str, ...], int, int], bytes] = {}
+
+    def begin(self) -> None:
+        """Begin a transaction (the ordered claim's); :meth:`finish_batch` or
+        :meth:`abandon_batch` ends it."""
+        with translate_errors():
+            self.conn.execute(query("begin_transaction"))
 
     def claim_batch(self, streams: Sequence[str], limit: int, max_bytes: int) -> Claim:
-        """Lock and return up to ``limit`` due pending messages (about ``max_bytes`` of body,
-        at least one), oldest first. The transaction stays open until :meth:`finish_batch`."""
-        with translate_errors(), self.conn.cursor() as cur:
-            cur.execute(
-                query("claim_batch"),
-                {"streams": list(streams), "limit": limit, "max_bytes": max_bytes},
-            )
+        """Begin a transaction and lock and return up to ``limit`` due pending messages (about
+        ``max_bytes`` of body, at least one), oldest first. The transaction stays open until
+        :meth:`finish_batch` or :meth:`abandon_batch`."""
+        key = (tuple(streams), limit, max_bytes)
+        statement = self._claims.get(key)
+        with translate_errors():
+            if statement is None:
+                # The same few parameters every time: bound once, not on every claim.
+                params = {"streams": list(streams), "limit": limit, "max_bytes": max_bytes}
+                bound = psycopg.ClientCursor(self.conn).mogrify(query("claim_batch"), params)
+                statement = self._claims[key] = bound.encode()
+            try:
+                cur = self.conn.execute(statement)  # no parameters: one simple query
+            except psycopg.errors.InvalidSqlStatementName as exc:
+                raise DatabaseError(_LOST_CLAIM) from exc
+            cur.nextset()  # past BEGIN's result
             fetched = cur.fetchall()
         # claim_batch's columns: EventRow's first ten fields, created_at, the count.
         rows = [
@@ -106,8 +143,18 @@ class MessageStore:
         Also how a batch whose transaction was lost is settled after a reconnect: what the
         broker confirmed is deleted, the rest counted; rows another relay holds are left to it.
         """
+        ids = list(delivered)
+        if self.conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            self.begin()  # settling a lost batch on a new connection
         with translate_errors():
-            self._write(list(delivered), failures)
+            if ids and not failures:
+                # The common case in one round trip instead of two; the ids go as the text of
+                # a bigint[] (cheaper to bind than a list adapted element by element).
+                with psycopg.ClientCursor(self.conn) as cur:
+                    text = "{" + ",".join(map(str, ids)) + "}"
+                    cur.execute(query("delete_events_and_commit"), {"ids": text})
+                return
+            self._write(ids, failures)
             self.conn.commit()
 
     def abandon_batch(self) -> None:
@@ -138,6 +185,42 @@ def claim_stream_run(
     return rows
 
 
+def _leased_row(columns: Sequence[Any]) -> EventRow:
+    """A row of ``lease_calls``: the leased call's 12 columns, whether it is a Django task,
+    then that task's result row as leased (the columns of ``task_result_by_event_id``)."""
+    (id_, stream, kind, destination, body, headers, message_id, attempts, function, args,
+     lease, priority, is_task, *result) = columns  # fmt: skip
+    return EventRow(
+        id_,
+        stream,
+        kind,
+        destination,
+        body,
+        headers,
+        message_id,
+        attempts,
+        function,
+        args,
+        lease=lease,
+        priority=priority,
+        task_result=tuple(result) if is_task else (),
+    )
+
+
+def _lease_params(
+    streams: Sequence[str], limit: int, lease: float, ids: list[int] | None
+) -> dict[str, Any]:
+    """``lease_calls``'s parameters: due calls of ``streams`` (``ids`` None) or these rows."""
+    return {
+        "streams": list(streams),
+        "limit": limit,
+        "lease": lease,
+        "ids": ids,
+        "task_prefix": TASK_PREFIX,
+        "abandoned": TASK_ABANDONED_PATH,
+    }
+
+
 class CallStore:
     """Leases calls on one autocommit connection; every statement commits at once."""
 
@@ -148,16 +231,11 @@ class CallStore:
 
     def lease_calls(self, streams: Sequence[str], limit: int, lease: float) -> list[EventRow]:
         """Lease up to ``limit`` due calls (not keep-order), highest priority first, then
-        oldest."""
-        with translate_errors(), self.conn.cursor(row_factory=class_row(EventRow)) as cur:
-            cur.execute(
-                query("lease_calls"), {"streams": list(streams), "limit": limit, "lease": lease}
-            )
-            rows = sorted(cur.fetchall(), key=lambda row: (-row.priority, row.id))
-        results = self._mark_tasks_started(rows)
-        if not results:
-            return rows
-        return [dataclasses.replace(r, task_result=results.get(r.id, ())) for r in rows]
+        oldest; the Django tasks among them show RUNNING (pgoutbox.tasks) at once."""
+        with translate_errors(), self.conn.cursor() as cur:
+            cur.execute(query("lease_calls"), _lease_params(streams, limit, lease, None))
+            rows = [_leased_row(r) for r in cur.fetchall()]
+        return sorted(rows, key=lambda row: (-row.priority, row.id))
 
     def ordered_streams(self, streams: Sequence[str]) -> list[str]:
         """Keep-order streams whose head is due."""
@@ -180,30 +258,11 @@ class CallStore:
             rows = claim_stream_run(cur, stream, limit, calls=True)
             if not rows:
                 return []
-            cur.execute(query("lease_ids"), {"ids": [r.id for r in rows], "lease": lease})
-            leases = dict(cur.fetchall())
-        results = self._mark_tasks_started(rows)
-        return [
-            dataclasses.replace(
-                row,
-                attempts=row.attempts + 1,
-                lease=leases[row.id],
-                task_result=results.get(row.id, ()),
+            cur.execute(
+                query("lease_calls"), _lease_params((), len(rows), lease, [r.id for r in rows])
             )
-            for row in rows
-        ]
-
-    def _mark_tasks_started(self, rows: Sequence[EventRow]) -> dict[int, tuple[Any, ...]]:
-        """Show the Django tasks among leased rows RUNNING (pgoutbox.tasks); return their
-        result rows as leased, by event id."""
-        ids = [r.id for r in rows if r.function and r.function.startswith(TASK_PREFIX)]
-        if not ids:
-            return {}
-        with translate_errors():
-            marked = self.conn.execute(
-                query("mark_tasks_started"), {"ids": ids, "abandoned": TASK_ABANDONED_PATH}
-            )
-            return {event_id: tuple(result) for event_id, *result in marked}
+            leased = {r.id: r for r in map(_leased_row, cur.fetchall())}
+        return [leased[row.id] for row in rows]
 
     def release(self, rows: Sequence[EventRow]) -> None:
         """Hand back leased rows that were not run: due again, their attempt given back."""

@@ -1,12 +1,14 @@
 -- Queries of the producer and the relay engine. Each block starts with "-- name: <name>".
 
--- name: claim_batch
--- The message lane: pending, due messages in id order, up to %(limit)s rows and about
--- %(max_bytes)s bytes of body (at least one row); rows another relay holds are skipped, never
+-- name: prepare_claim_batch
+-- The message lane: pending, due messages in id order, up to $2 rows and about $3 bytes of
+-- body (at least one row); rows another relay holds are skipped, never
 -- waited for. Keep-order rows are left to the ordered claim, calls to the calls lane.
 -- "claimed" counts every row locked, so the caller knows whether more are waiting. One scan:
 -- the locked rows are read once, sized and counted in the same pass (no join back to the
--- table, no second count).
+-- table, no second count). $1: the streams (none: all). Prepared once per session (one plan,
+-- as psycopg's own prepared statements give), run by claim_batch.
+PREPARE pgoutbox_claim_batch(text[], int, bigint) AS
 WITH claimed AS (
     SELECT id, stream, kind, destination, body_bytes, headers, message_id, attempts, function,
            args, created_at, coalesce(octet_length(body_bytes), 0) AS size
@@ -15,9 +17,9 @@ WITH claimed AS (
       AND kind <> 'call'  -- a kind this relay does not know is claimed here and dead-lettered
       AND available_at <= now()
       AND NOT ordered
-      AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
+      AND (cardinality($1) = 0 OR stream = ANY($1))
     ORDER BY id
-    LIMIT %(limit)s
+    LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), sized AS (
     SELECT *, sum(size) OVER (ORDER BY id) - size AS before, count(*) OVER () AS claimed
@@ -26,11 +28,25 @@ WITH claimed AS (
 SELECT id, stream, kind, destination, body_bytes AS body, headers, message_id, attempts,
        function, args, created_at, claimed
 FROM sized
-WHERE before < %(max_bytes)s
+WHERE before < $3
 ORDER BY id
+
+-- name: claim_batch
+-- The message lane's transaction begins with its claim, in one round trip (bound client-side,
+-- sent as one simple query; the session is in autocommit mode, its transactions explicit).
+BEGIN; EXECUTE pgoutbox_claim_batch(%(streams)s, %(limit)s, %(max_bytes)s)
+
+-- name: begin_transaction
+BEGIN
 
 -- name: delete_events
 DELETE FROM pgoutbox_event WHERE id = ANY(%(ids)s::bigint[])
+
+-- name: delete_events_and_commit
+-- The message lane's batch end when every row was confirmed: the delete and the COMMIT in one
+-- round trip (bound client-side, sent as one simple query; the COMMIT does not run when the
+-- DELETE fails).
+DELETE FROM pgoutbox_event WHERE id = ANY(%(ids)s::bigint[]); COMMIT
 
 -- name: record_failures
 -- One attempt more per row (unless its claim counted it), its error, its next due time, and
@@ -263,50 +279,61 @@ RETURNING id
 -- locks the row only if the lease is still the one taken (the lease time is the token).
 
 -- name: lease_calls
--- Highest priority first (Django tasks' priority; 0 for other calls), then oldest.
+-- Lease calls in one statement: either up to %(limit)s due calls (not keep-order), highest
+-- priority first (Django tasks' priority; 0 for other calls), then oldest; or, when %(ids)s
+-- is given, exactly those rows (a keep-order stream's run, already locked by this
+-- transaction). The Django tasks among them show RUNNING from their lease on, one worker id
+-- (this relay session) per attempt, a FAILED one runs again after outbox_requeue: written by
+-- the same statement, so a task starts one round trip after its wake-up, not two.
 WITH due AS (
     SELECT id FROM pgoutbox_event
-    WHERE status = 'pending' AND kind = 'call' AND NOT ordered AND available_at <= now()
+    WHERE %(ids)s::bigint[] IS NULL
+      AND status = 'pending' AND kind = 'call' AND NOT ordered AND available_at <= now()
       AND (cardinality(%(streams)s::text[]) = 0 OR stream = ANY(%(streams)s::text[]))
     ORDER BY priority DESC, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT id FROM due
+    UNION ALL
+    SELECT unnest(%(ids)s::bigint[])
+), leased AS (
+    UPDATE pgoutbox_event AS e
+    SET attempts = e.attempts + 1,
+        available_at = clock_timestamp() + make_interval(secs => %(lease)s)
+    FROM picked
+    WHERE e.id = picked.id
+    RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers,
+              e.message_id, e.attempts, e.function, e.args, e.available_at AS lease, e.priority
+), started AS (
+    -- One still RUNNING was lost with its previous lease (no outcome was recorded): that
+    -- attempt's error is stored first.
+    UPDATE pgoutbox_task_result
+    SET status = 'RUNNING',
+        errors = CASE WHEN status = 'RUNNING'
+                      THEN errors || jsonb_build_array(jsonb_build_object(
+                          'exception_class_path', %(abandoned)s::text,
+                          'traceback', pgoutbox_task_lost_error_v1()))
+                      ELSE errors END,
+        started_at = coalesce(started_at, clock_timestamp()),
+        last_attempted_at = clock_timestamp(),
+        finished_at = NULL,
+        worker_ids = worker_ids || jsonb_build_array(
+            coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
+    WHERE event_id IN (SELECT id FROM leased WHERE starts_with(function, %(task_prefix)s))
+      AND status <> 'SUCCESSFUL'
+    -- What the task's run reads as its result (task_started, its context): as leased, the
+    -- columns of task_result_by_event_id.
+    RETURNING event_id, id, task_path, backend, queue_name, priority, run_after, args, kwargs,
+              status, enqueued_at, started_at, last_attempted_at, finished_at, return_value,
+              errors, worker_ids
 )
-UPDATE pgoutbox_event AS e
-SET attempts = e.attempts + 1,
-    available_at = clock_timestamp() + make_interval(secs => %(lease)s)
-FROM due
-WHERE e.id = due.id
-RETURNING e.id, e.stream, e.kind, e.destination, e.body_bytes AS body, e.headers, e.message_id,
-          e.attempts, e.function, e.args, e.available_at AS lease, e.priority
-
--- name: lease_ids
-UPDATE pgoutbox_event AS e
-SET attempts = e.attempts + 1,
-    available_at = clock_timestamp() + make_interval(secs => %(lease)s)
-WHERE e.id = ANY(%(ids)s::bigint[])
-RETURNING e.id, e.available_at AS lease
-
--- name: mark_tasks_started
--- Leased Django tasks show RUNNING from their lease on, one worker id (this relay session)
--- per attempt; a FAILED one runs again after outbox_requeue. One still RUNNING was lost with
--- its previous lease (no outcome was recorded): that attempt's error is stored first.
-UPDATE pgoutbox_task_result
-SET status = 'RUNNING',
-    errors = CASE WHEN status = 'RUNNING'
-                  THEN errors || jsonb_build_array(jsonb_build_object(
-                      'exception_class_path', %(abandoned)s::text,
-                      'traceback', pgoutbox_task_lost_error_v1()))
-                  ELSE errors END,
-    started_at = coalesce(started_at, clock_timestamp()),
-    last_attempted_at = clock_timestamp(),
-    finished_at = NULL,
-    worker_ids = worker_ids || jsonb_build_array(
-        coalesce(host(inet_client_addr()), 'local') || '/' || pg_backend_pid())
-WHERE event_id = ANY(%(ids)s::bigint[]) AND status <> 'SUCCESSFUL'
--- What the task's run reads as its result (task_started, its context): as leased.
-RETURNING event_id, id, task_path, backend, queue_name, priority, run_after, args, kwargs,
-          status, enqueued_at, started_at, last_attempted_at, finished_at, return_value,
-          errors, worker_ids, NULL
+-- The leased row's 12 columns, then its task's result (NULLs for other calls).
+SELECT leased.*, started.event_id IS NOT NULL AS is_task, started.id, started.task_path,
+       started.backend, started.queue_name, started.priority, started.run_after, started.args,
+       started.kwargs, started.status, started.enqueued_at, started.started_at,
+       started.last_attempted_at, started.finished_at, started.return_value, started.errors,
+       started.worker_ids, NULL
+FROM leased LEFT JOIN started ON started.event_id = leased.id
 
 -- name: release_leases
 -- Leased calls that were not run (their keep-order head failed first): due again, their
